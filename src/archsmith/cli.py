@@ -1,0 +1,299 @@
+"""The ``archsmith`` command.
+
+Every user error prints one line, ``archsmith: error: ...``, and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from archsmith.errors import ArchsmithError
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake in one line (no usage dump) with exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ArchsmithError(f"{self.prog.split()[-1]}: {message}")
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    """Parse ``KEY=VALUE``; VALUE is JSON when it parses (``3``, ``[64, 64]``, ``true``), else a string."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--task", required=True, help="task name, csv:PATH or npz:PATH (see 'archsmith tasks')"
+    )
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--model", help="registered model name (see 'archsmith models')")
+    source.add_argument("--spec", help="architecture spec JSON file")
+    p.add_argument(
+        "--opt",
+        action="append",
+        default=[],
+        type=_key_value,
+        metavar="KEY=VALUE",
+        help="model option, e.g. --opt hidden=[128,128] (repeatable)",
+    )
+    p.add_argument(
+        "--task-opt",
+        action="append",
+        default=[],
+        type=_key_value,
+        metavar="KEY=VALUE",
+        help="task option, e.g. --task-opt seq_len=128 (repeatable)",
+    )
+    p.add_argument("--target", help="target column of a csv: task")
+    p.add_argument(
+        "--kind",
+        choices=("classification", "regression"),
+        help="override the inferred kind of a csv:/npz: task",
+    )
+
+
+def _parser() -> _Parser:
+    parser = _Parser(
+        prog="archsmith",
+        description="Build, measure, compress and search efficient neural networks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("tasks", help="list the registered tasks")
+    models = sub.add_parser("models", help="list the registered models")
+    models.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. '*cnn*'")
+
+    train = sub.add_parser("train", help="train a model on a task")
+    _add_model_args(train)
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--lr", type=float, default=3e-3)
+    train.add_argument("--weight-decay", type=float, default=1e-2)
+    train.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", help="run directory (default: runs/TASK-MODEL)")
+    train.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
+    )
+    train.add_argument("--no-progress", action="store_true", help="no live progress bar")
+
+    cost = sub.add_parser(
+        "cost", help="measure a model's cost (parameters, FLOPs, memory, latency)"
+    )
+    _add_model_args(cost)
+    cost.add_argument("--batch-size", type=int, default=64)
+    cost.add_argument("--repeats", type=int, default=10)
+    cost.add_argument("--json", help="also write the cost as JSON to this file")
+
+    bench = sub.add_parser("bench", help="run a benchmark side by side with its anchor libraries")
+    bench.add_argument("name", help="benchmark name (e.g. 'baseline')")
+    bench.add_argument("--quick", action="store_true", help="reduced grid")
+    bench.add_argument("--json", help="write {'machine': ..., 'rows': [...]} to this file")
+    return parser
+
+
+def _task_options(args: argparse.Namespace) -> dict[str, Any]:
+    options = dict(args.task_opt)
+    if args.target is not None:
+        options["target"] = args.target
+    if args.kind is not None:
+        options["kind"] = args.kind
+    return options
+
+
+def _build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """Task, model and spec from the command line's --task / --model / --spec / --opt."""
+    from archsmith.registry import create_model
+    from archsmith.spec import build, load_spec
+    from archsmith.tasks import get_task
+
+    task = get_task(args.task, **_task_options(args))
+    if args.spec:
+        if args.opt:
+            raise ArchsmithError("--opt: model options go into the spec file when --spec is used")
+        model = build(load_spec(args.spec), task=task)
+    else:
+        if not args.model:
+            raise ArchsmithError(f"{args.command}: give --model NAME or --spec FILE")
+        model = create_model(args.model, task=task, **dict(args.opt))
+    return task, model, model.archsmith_spec
+
+
+def _cmd_tasks(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from archsmith.tasks import get_task, list_tasks
+
+    table = Table(title="archsmith tasks (user data: csv:PATH --target COL, npz:PATH)")
+    for col in ("task", "kind", "input", "train/val/test", "metrics", "description"):
+        table.add_column(col)
+    for name in list_tasks():
+        s = get_task(name).summary()
+        sizes = s.get("sizes", {})
+        table.add_row(
+            name,
+            str(s.get("kind", "")),
+            f"{s.get('input', {}).get('kind', '')} {list(s.get('input', {}).get('shape', []))}",
+            "/".join(str(sizes.get(k, "")) for k in ("train", "val", "test")),
+            ", ".join(s.get("metrics", [])),
+            str(s.get("description", "")),
+        )
+    Console(width=160).print(table)
+
+
+def _cmd_models(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from archsmith.registry import get_model_entry, list_models
+
+    names = list_models(args.pattern)
+    if not names:
+        raise ArchsmithError(f"no model matches {args.pattern!r} (see 'archsmith models')")
+    table = Table(title="archsmith models")
+    for col in ("model", "family", "inputs", "tasks", "default task", "description"):
+        table.add_column(col)
+    for name in names:
+        e = get_model_entry(name)
+        table.add_row(
+            name,
+            e.family,
+            "/".join(e.inputs),
+            "/".join(e.task_kinds),
+            e.default_task,
+            e.description,
+        )
+    Console(width=160).print(table)
+
+
+def _print_cost(model: Any, task: Any, batch_size: int, repeats: int, title: str) -> Any:
+    from archsmith.cost import format_cost_table, measure
+
+    x, y = task.example_batch(batch_size)
+    cost = measure(model, x, target=y, loss_fn=task.loss, repeats=repeats)
+    print(f"parameters: {cost.params}")
+    print(format_cost_table(cost, title=title))
+    return cost
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from archsmith.train import RESUME_FILE, SPEC_FILE, TrainConfig, fit, seed_everything
+
+    out = Path(args.out) if args.out else None
+    seed_everything(args.seed)
+    if args.resume:
+        if out is None:
+            raise ArchsmithError("--resume: give the run directory with --out")
+        if not (out / RESUME_FILE).exists():
+            raise ArchsmithError(f"--resume: nothing to resume in {str(out)!r} (no {RESUME_FILE})")
+        if args.model or args.spec:
+            raise ArchsmithError(
+                "--resume: the model comes from the run directory; drop --model/--spec"
+            )
+        args.spec = str(out / SPEC_FILE)
+    task, model, spec = _build(args)
+    if out is None:
+        label = args.model or Path(args.spec).stem
+        out = Path("runs") / f"{task.name.replace(':', '_').replace('/', '_')}-{label}"
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        patience=args.patience,
+        seed=args.seed,
+    )
+    if args.resume:
+        print(f"resuming {out}")
+    result = fit(
+        model,
+        task,
+        config,
+        out_dir=out,
+        spec=spec,
+        resume=args.resume,
+        progress=not args.no_progress,
+    )
+    print(f"run: {out} (best epoch {result.best_epoch} of {result.epochs_run})")
+    for name in task.metric_names:
+        print(f"val {name}: {result.val[name]:.4f}")
+    for name in task.metric_names:
+        print(f"test {name}: {result.test[name]:.4f}")
+    _print_cost(
+        model,
+        task,
+        args.batch_size,
+        repeats=10,
+        title=f"cost of {out.name} (batch {args.batch_size})",
+    )
+
+
+def _cmd_cost(args: argparse.Namespace) -> None:
+    from archsmith.io import atomic_write_json
+
+    if args.batch_size < 1 or args.repeats < 1:
+        raise ArchsmithError("cost: --batch-size and --repeats must be >= 1")
+    task, model, _ = _build(args)
+    label = args.model or Path(args.spec).name
+    cost = _print_cost(
+        model,
+        task,
+        args.batch_size,
+        args.repeats,
+        title=f"cost of {label} on {task.name} (batch {args.batch_size})",
+    )
+    if args.json:
+        try:
+            atomic_write_json(args.json, cost.as_dict())
+        except OSError as err:
+            raise ArchsmithError(f"--json: cannot write {args.json!r}: {err.strerror}") from None
+
+
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from archsmith.bench import run_bench
+
+    run_bench(args.name, quick=args.quick, json_path=args.json)
+
+
+_COMMANDS = {
+    "tasks": _cmd_tasks,
+    "models": _cmd_models,
+    "train": _cmd_train,
+    "cost": _cmd_cost,
+    "bench": _cmd_bench,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 2 user error, 130 interrupted)."""
+    try:
+        args = _parser().parse_args(argv)
+        _COMMANDS[args.command](args)
+    except ArchsmithError as err:
+        print(f"archsmith: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("archsmith: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

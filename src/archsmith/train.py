@@ -1,0 +1,317 @@
+"""Training: :func:`fit` and :func:`evaluate`.
+
+AdamW (decoupled weight decay, Loshchilov & Hutter 2019) with a linear warm-up and a cosine
+schedule, early stopping on the task's primary validation metric, a live progress bar, and
+checkpoints after every epoch that make ``resume=True`` continue an interrupted run exactly
+where it stopped (same batches, same dropout masks, same result as an uninterrupted run).
+
+A run directory holds:
+
+- ``model.safetensors`` — the best weights so far (by the validation metric);
+- ``spec.json`` — the architecture spec that rebuilds the model;
+- ``metrics.json`` — ``{"val": {...}, "test": {...}, ...}`` for the best weights, at the end;
+- ``resume.safetensors`` — the full training state after the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from torch import nn
+
+from archsmith.checkpoint import load_model, load_training_state, save_model, save_training_state
+from archsmith.errors import ArchsmithError
+from archsmith.io import atomic_write_json
+
+if TYPE_CHECKING:
+    from archsmith.spec import Spec
+    from archsmith.tasks import Task
+
+__all__ = ["EpochEnd", "FitResult", "TrainConfig", "evaluate", "fit", "seed_everything"]
+
+MODEL_FILE, SPEC_FILE, METRICS_FILE, RESUME_FILE = (
+    "model.safetensors",
+    "spec.json",
+    "metrics.json",
+    "resume.safetensors",
+)
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of :func:`fit`.
+
+    Attributes:
+        epochs: passes over the training split.
+        batch_size: samples per step.
+        lr: peak learning rate (after warm-up; cosine decay to ``lr * min_lr_ratio``).
+        weight_decay: AdamW decay, applied to weight matrices and kernels only (not to biases,
+            norm scales or embeddings' positions, which are 1-D or scalars).
+        warmup_fraction: share of all steps spent warming up linearly.
+        patience: epochs without improvement of the validation metric before stopping
+            (``None``: never stop early).
+        grad_clip: maximum global gradient norm (``None``: no clipping).
+        seed: seeds the data order and all randomness in training.
+    """
+
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    warmup_fraction: float = 0.05
+    min_lr_ratio: float = 0.01
+    patience: int | None = 10
+    grad_clip: float | None = 1.0
+    seed: int = 0
+    eval_batch_size: int = 512
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "lr": self.lr > 0,
+            "weight_decay": self.weight_decay >= 0,
+            "warmup_fraction": 0 <= self.warmup_fraction < 1,
+            "patience": self.patience is None or self.patience >= 1,
+            "grad_clip": self.grad_clip is None or self.grad_clip > 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ArchsmithError(f"{name}: invalid value {getattr(self, name)!r}")
+
+
+@dataclass
+class EpochEnd:
+    """What a callback sees after each epoch (its checkpoint is already on disk)."""
+
+    epoch: int  # 1-based number of the epoch just finished
+    train_loss: float
+    val: dict[str, float]
+    improved: bool
+
+
+@dataclass
+class FitResult:
+    """The outcome of :func:`fit`: metrics of the best weights and the per-epoch history."""
+
+    val: dict[str, float]
+    test: dict[str, float]
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (call before building a model for reproducible weights)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, task: Task, split: str = "test", batch_size: int = 512
+) -> dict[str, float]:
+    """The task's metrics and mean loss of ``model`` on ``split`` (eval mode, no gradients)."""
+    data = task.split(split)
+    was_training = model.training
+    model.eval()
+    try:
+        outputs = [model(data.x[i : i + batch_size]) for i in range(0, len(data), batch_size)]
+    finally:
+        model.train(was_training)
+    output = torch.cat(outputs)
+    metrics = dict(task.metrics(output, data.y))
+    metrics["loss"] = float(task.loss(output, data.y))
+    return metrics
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def _lr_at(step: int, total: int, config: TrainConfig) -> float:
+    warmup = max(1, int(total * config.warmup_fraction))
+    if step < warmup:
+        return config.lr * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    floor = config.lr * config.min_lr_ratio
+    return floor + (config.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _improved(value: float, best: float | None, greater_is_better: bool) -> bool:
+    if best is None or math.isnan(best):
+        return not math.isnan(value)
+    return value > best if greater_is_better else value < best
+
+
+def fit(
+    model: nn.Module,
+    task: Task,
+    config: TrainConfig | None = None,
+    *,
+    out_dir: str | Path | None = None,
+    spec: Spec | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    callbacks: Sequence[Callable[[EpochEnd], None]] = (),
+) -> FitResult:
+    """Train ``model`` on ``task`` and return the metrics of its best validation epoch.
+
+    Args:
+        out_dir: run directory for checkpoints, ``spec.json`` and ``metrics.json``
+            (``None``: keep everything in memory).
+        spec: written to ``spec.json``; defaults to ``model.archsmith_spec`` when present.
+        resume: continue from ``out_dir/resume.safetensors`` (the model and config must be the
+            ones the run started with).
+        progress: show a live progress bar with the loss and validation metric.
+        callbacks: called after each epoch, once its checkpoint is written.
+
+    On return ``model`` holds the best weights.
+    """
+    config = config or TrainConfig()
+    run = Path(out_dir) if out_dir is not None else None
+    spec = spec or getattr(model, "archsmith_spec", None)
+    params = _param_groups(model, config.weight_decay)
+    optimizer = torch.optim.AdamW(params, lr=config.lr)
+    metric, greater = task.primary_metric, task.greater_is_better
+    steps_per_epoch = math.ceil(len(task.train) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+
+    state: dict[str, Any] = {
+        "epoch": 0,
+        "step": 0,
+        "best": None,
+        "best_epoch": 0,
+        "bad_epochs": 0,
+        "stopped_early": False,
+        "history": [],
+        "config": asdict(config),
+    }
+    best_weights: dict[str, torch.Tensor] | None = None
+    if resume:
+        if run is None:
+            raise ArchsmithError("resume: needs a run directory (out_dir)")
+        if not (run / RESUME_FILE).exists():
+            raise ArchsmithError(f"resume: nothing to resume in {str(run)!r} (no {RESUME_FILE})")
+        state = load_training_state(run / RESUME_FILE, model, optimizer)
+    else:
+        seed_rng = torch.Generator().manual_seed(config.seed)
+        torch.manual_seed(int(torch.randint(2**62, (1,), generator=seed_rng)))
+    if run is not None:
+        run.mkdir(parents=True, exist_ok=True)
+        if spec is not None and not resume:
+            spec.save(run / SPEC_FILE)
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}  val {task.fields[val]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, disable=not progress, transient=False) as bar:
+        bar_task = bar.add_task(
+            f"{task.name}", total=total_steps, completed=state["step"], loss="-", val="-"
+        )
+        epoch = state["epoch"]
+        while epoch < config.epochs and not state["stopped_early"]:
+            model.train()
+            order = torch.randperm(
+                len(task.train),
+                generator=torch.Generator().manual_seed(config.seed * 1_000_003 + epoch),
+            )
+            loss_sum, batches = 0.0, 0
+            for start in range(0, len(order), config.batch_size):
+                idx = order[start : start + config.batch_size]
+                for group in optimizer.param_groups:
+                    group["lr"] = _lr_at(state["step"], total_steps, config)
+                loss = task.loss(model(task.train.x[idx]), task.train.y[idx])
+                if not torch.isfinite(loss):
+                    raise ArchsmithError(
+                        f"training diverged: loss is {loss.item()} at epoch {epoch + 1}, step "
+                        f"{state['step'] + 1} (try a lower --lr)"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                state["step"] += 1
+                loss_sum, batches = loss_sum + loss.item(), batches + 1
+                bar.update(bar_task, advance=1, loss=f"{loss_sum / batches:.4f}")
+            epoch += 1
+            val = evaluate(model, task, "val", config.eval_batch_size)
+            improved = _improved(val[metric], state["best"], greater)
+            if improved:
+                state.update(best=val[metric], best_epoch=epoch, bad_epochs=0)
+                if run is not None:
+                    save_model(run / MODEL_FILE, model)
+                else:
+                    best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                state["bad_epochs"] += 1
+            if config.patience is not None and state["bad_epochs"] >= config.patience:
+                state["stopped_early"] = True
+            train_loss = loss_sum / max(1, batches)
+            state["history"].append(
+                {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    **{f"val_{k}": v for k, v in val.items()},
+                }
+            )
+            state["epoch"] = epoch
+            bar.update(
+                bar_task,
+                description=f"{task.name} epoch {epoch}/{config.epochs}",
+                val=f"{metric} {val[metric]:.4f}",
+            )
+            if run is not None:
+                save_training_state(run / RESUME_FILE, model, optimizer, state)
+            for callback in callbacks:
+                callback(EpochEnd(epoch, train_loss, val, improved))
+
+    if run is not None and (run / MODEL_FILE).exists():
+        load_model(run / MODEL_FILE, model)
+    elif best_weights is not None:
+        model.load_state_dict(best_weights)
+    result = FitResult(
+        val=evaluate(model, task, "val", config.eval_batch_size),
+        test=evaluate(model, task, "test", config.eval_batch_size),
+        best_epoch=state["best_epoch"],
+        epochs_run=state["epoch"],
+        stopped_early=state["stopped_early"],
+        history=state["history"],
+    )
+    if run is not None:
+        atomic_write_json(
+            run / METRICS_FILE,
+            {
+                "task": task.name,
+                "primary_metric": metric,
+                **result.as_dict(),
+                "config": asdict(config),
+            },
+        )
+    return result

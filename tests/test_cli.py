@@ -1,0 +1,249 @@
+"""The archsmith command: user errors are one line with exit status 2; the end-to-end runs."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from archsmith.cli import main
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("archsmith: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        (
+            ["train", "--task", "digts", "--model", "mlp"],
+            ["unknown task 'digts'", "did you mean 'digits'"],
+        ),
+        (
+            ["train", "--task", "digits", "--model", "mpl"],
+            ["unknown model 'mpl'", "did you mean 'mlp'"],
+        ),
+        (
+            ["train", "--task", "digits", "--model", "mlp", "--opt", "hidden=[0]"],
+            ["options.hidden[0]: must be >= 1"],
+        ),
+        (
+            ["train", "--task", "digits", "--model", "mlp", "--opt", "hiden=[8]"],
+            ["options.hiden: unknown option"],
+        ),
+        (
+            ["train", "--task", "digits", "--model", "mlp", "--epochs", "0"],
+            ["epochs: invalid value 0"],
+        ),
+        (
+            ["train", "--task", "digits", "--model", "mlp", "--epochs", "many"],
+            ["--epochs", "invalid int value"],
+        ),
+        (["train", "--task", "digits"], ["give --model NAME or --spec FILE"]),
+        (
+            ["train", "--task", "digits", "--model", "mlp", "--spec", "x.json"],
+            ["not allowed with argument"],
+        ),
+        (["train", "--task", "digits", "--spec", "/nonexistent/spec.json"], ["cannot read spec"]),
+        (
+            ["cost", "--task", "digits", "--model", "cnn", "--batch-size", "0"],
+            ["--batch-size and --repeats must be >= 1"],
+        ),
+        (["models", "zzz*"], ["no model matches 'zzz*'"]),
+        (["bench", "baselin"], ["did you mean 'baseline'"]),
+        (["trian"], ["invalid choice: 'trian'"]),
+        (
+            ["train", "--resume", "--task", "digits", "--out", "/nonexistent/run"],
+            ["nothing to resume"],
+        ),
+        (
+            ["train", "--task", "csv:/nonexistent/data.csv", "--target", "y", "--model", "mlp"],
+            ["cannot read"],
+        ),
+    ],
+)
+def test_user_errors_are_one_line_exit_2(capsys, argv: list[str], fragments: list[str]) -> None:
+    code, _, err = run_cli(capsys, *argv)
+    assert_one_line_error(code, err, *fragments)
+
+
+def test_malformed_spec_file(capsys, tmp_path) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(
+        json.dumps({"task": "digits", "blocks": [{"type": "linear", "out_features": -2}]})
+    )
+    code, _, err = run_cli(capsys, "cost", "--task", "digits", "--spec", str(spec))
+    assert_one_line_error(code, err, "blocks[0].out_features: must be >= 1")
+    spec.write_text("{not json")
+    code, _, err = run_cli(capsys, "cost", "--task", "digits", "--spec", str(spec))
+    assert_one_line_error(code, err, "is not valid JSON")
+
+
+def test_tasks_and_models_listings(capsys) -> None:
+    code, out, _ = run_cli(capsys, "tasks")
+    assert code == 0
+    for name in ("digits", "breast-cancer-survival", "mqar", "selective-copy"):
+        assert name in out
+    code, out, _ = run_cli(capsys, "models")
+    assert code == 0 and all(m in out for m in ("mlp", "cnn", "transformer", "cox_mlp"))
+
+
+def param_count(text: str) -> int:
+    match = re.search(r"^parameters: (\d+)$", text, re.MULTILINE)
+    assert match, text
+    return int(match.group(1))
+
+
+@pytest.mark.slow
+def test_train_digits_mlp_end_to_end(capsys, tmp_path) -> None:
+    run = tmp_path / "run"
+    code, out, err = run_cli(
+        capsys, "train", "--task", "digits", "--model", "mlp", "--out", str(run), "--no-progress"
+    )
+    assert code == 0, err
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] >= 0.90
+    assert f"test accuracy: {metrics['test']['accuracy']:.4f}" in out
+    for name in ("model.safetensors", "spec.json", "metrics.json"):
+        assert (run / name).is_file()
+    trained_params = param_count(out)
+    code, out, err = run_cli(
+        capsys,
+        "cost",
+        "--task",
+        "digits",
+        "--spec",
+        str(run / "spec.json"),
+        "--json",
+        str(tmp_path / "cost.json"),
+    )
+    assert code == 0, err
+    assert param_count(out) == trained_params
+    assert json.loads((tmp_path / "cost.json").read_text())["params"] == trained_params
+
+
+@pytest.mark.slow
+def test_train_on_user_csv(capsys, tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    n = 300
+    size = rng.normal(size=n)
+    color = rng.choice(["red", "green", "blue"], size=n)
+    label = np.where(size + (color == "red") * 1.5 > 0.5, "yes", "no")
+    lines = ["size,color,noise,label"] + [
+        f"{s:.4f},{c},{rng.normal():.3f},{y}" for s, c, y in zip(size, color, label, strict=True)
+    ]
+    path = tmp_path / "data.csv"
+    path.write_text("\n".join(lines) + "\n")
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "--task",
+        f"csv:{path}",
+        "--target",
+        "label",
+        "--model",
+        "mlp",
+        "--epochs",
+        "15",
+        "--out",
+        str(tmp_path / "run"),
+        "--no-progress",
+    )
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] > 0.8
+    spec = json.loads((tmp_path / "run" / "spec.json").read_text())
+    assert spec["task"] == f"csv:{path}"
+    assert spec["task_options"]["target"] == "label"
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_checkpoint(tmp_path) -> None:
+    """Kill a real training process after its first checkpoint, then finish it with --resume."""
+    run = tmp_path / "run"
+    argv = [
+        sys.executable,
+        "-m",
+        "archsmith.cli",
+        "train",
+        "--task",
+        "mqar",
+        "--model",
+        "transformer",
+        "--epochs",
+        "40",
+        "--patience",
+        "100",
+        "--out",
+        str(run),
+        "--no-progress",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 300
+        while not (run / "resume.safetensors").exists():
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.time() < deadline, "no checkpoint appeared"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (run / "metrics.json").exists()
+    resumed = subprocess.run(
+        [
+            *argv[:4],
+            "--resume",
+            "--task",
+            "mqar",
+            "--epochs",
+            "2",
+            "--patience",
+            "100",
+            "--out",
+            str(run),
+            "--no-progress",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 2  # continued from epoch >= 1 and ran to the new end
+    assert len(metrics["history"]) == 2
+
+
+def test_cli_module_has_no_traceback_on_error() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "archsmith.cli", "cost", "--task", "nope", "--model", "mlp"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("archsmith: error: unknown task 'nope'")
