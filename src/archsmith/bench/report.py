@@ -1,0 +1,97 @@
+"""Benchmark output: a plain-text table of rows and an atomically written JSON file."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from archsmith.errors import ArchsmithError
+from archsmith.io import atomic_write_json
+
+__all__ = ["check_json_path", "format_rows_table", "format_value", "jsonable", "write_json"]
+
+
+def format_value(value: Any) -> str:
+    """One table cell: None -> ``"-"``, floats compact (4 significant figures), rest ``str``."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+            return f"{value:.3e}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def format_rows_table(rows: Sequence[Mapping[str, Any]], title: str) -> str:
+    """Render ``rows`` as a plain-text table (no colour codes, no trailing newline).
+
+    Columns are the union of the rows' keys in first-seen order; a key a row lacks is an empty
+    cell, a None value is ``"-"``.
+    """
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*(format_value(row[c]) if c in row else "" for c in columns))
+    buf = io.StringIO()
+    width = max(100, sum(len(c) + 3 for c in columns) + 4)
+    Console(file=buf, width=width, color_system=None, highlight=False).print(table)
+    return buf.getvalue().rstrip("\n")
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy / torch scalars unwrapped and NaN or infinity as None (strict JSON)."""
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", None) == 0:
+        obj = obj.item()  # numpy scalar or 0-d tensor
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return str(obj)
+
+
+def check_json_path(path: str | os.PathLike[str]) -> Path:
+    """Fail early, in one line, if ``path`` cannot be a JSON output file (before a long run)."""
+    target = Path(path)
+    if target.is_dir():
+        raise ArchsmithError(f"cannot write JSON to {str(path)!r}: it is a directory")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ArchsmithError(
+                    f"cannot write JSON to {str(path)!r}: {str(parent)!r} is a file"
+                )
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ArchsmithError(
+                    f"cannot write JSON to {str(path)!r}: {str(parent)!r} is not writable"
+                )
+            break
+    return target
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Write ``jsonable(obj)`` to ``path`` atomically (parents created); errors in one line."""
+    check_json_path(path)
+    try:
+        return atomic_write_json(path, jsonable(obj))
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise ArchsmithError(f"cannot write JSON to {str(path)!r}: {reason}") from None
