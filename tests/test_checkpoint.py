@@ -31,7 +31,10 @@ def test_shared_weights_can_be_saved(tmp_path) -> None:
 
 def test_mismatch_and_garbage_are_one_line_errors(tmp_path) -> None:
     path = save_model(tmp_path / "m.safetensors", make())
-    with pytest.raises(ArchsmithError, match=r"0\.(weight has shape \[4, 3\], the model \[5, 3\]|bias has shape \[4\], the model \[5\])"):
+    with pytest.raises(
+        ArchsmithError,
+        match=r"0\.(weight has shape \[4, 3\], the model \[5, 3\]|bias has shape \[4\], the model \[5\])",
+    ):
         load_model(path, nn.Sequential(nn.Linear(3, 5), nn.BatchNorm1d(4), nn.Linear(4, 2)))
     with pytest.raises(ArchsmithError, match="does not match the model: missing"):
         load_model(path, nn.Sequential(make(), nn.Linear(2, 2)))

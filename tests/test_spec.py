@@ -97,7 +97,7 @@ def test_model_spec_equals_create_model() -> None:
         ),
         (
             {"task": "digits", "model": "mlp", "optoins": {}},
-            "optoins: unknown spec field (did you mean 'options'?)",
+            "optoins: unknown spec field (did you mean 'options'",
         ),
         (
             {"task": "digits", "model": "mlp", "options": {"hidden": [64, -1]}},

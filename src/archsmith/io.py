@@ -40,6 +40,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[str], None]) -> 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically."""
+
     def write(tmp: str) -> None:
         Path(tmp).write_bytes(data)
 

@@ -171,7 +171,12 @@ def create_model(name: str, *, task: Task | str | None = None, **options: Any) -
     check_compatible(entry, task_obj)
     kwargs = bind_options(entry.factory, options, path="options", context=task_obj.model_kwargs())
     model = entry.factory(**kwargs)
-    model.archsmith_spec = Spec(task=task_obj.name, model=name, options=dict(options))  # type: ignore[assignment]
+    model.archsmith_spec = Spec(  # type: ignore[assignment]
+        task=task_obj.name,
+        model=name,
+        options=dict(options),
+        task_options=dict(task_obj.options),
+    )
     return model
 
 

@@ -162,7 +162,7 @@ def build(spec: Spec | dict[str, Any], task: Task | str | None = None) -> nn.Mod
     """
     from archsmith.tasks import get_task
 
-    if isinstance(spec, dict):
+    if not isinstance(spec, Spec):
         spec = Spec.from_dict(spec)
     if isinstance(task, str) or task is None:
         name = task or spec.task
@@ -195,7 +195,7 @@ def build(spec: Spec | dict[str, Any], task: Task | str | None = None) -> nn.Mod
         modules.append(module)
     model = SpecModel(*modules)
     model.archsmith_spec = Spec(  # type: ignore[assignment]
-        task=task_obj.name, blocks=spec.blocks, task_options=dict(spec.task_options)
+        task=task_obj.name, blocks=spec.blocks, task_options=dict(task_obj.options)
     )
     return model
 

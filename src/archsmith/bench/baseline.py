@@ -33,7 +33,9 @@ CASES = (
 )
 
 
-def _train_step(model: nn.Module, task: Task, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+def _train_step(
+    model: nn.Module, task: Task, x: torch.Tensor, y: torch.Tensor
+) -> Callable[[], None]:
     def step() -> None:
         model.zero_grad(set_to_none=True)
         task.loss(model(x), y).backward()
@@ -66,7 +68,9 @@ def baseline(ctx: BenchContext) -> list[dict[str, Any]]:
     for _, model, *_ in built:
         model.eval()
     fwd = time_interleaved(
-        {key: _forward(m, x) for key, m, _, x, _, _ in built}, repeats=ctx.repeats, warmup=ctx.warmup
+        {key: _forward(m, x) for key, m, _, x, _, _ in built},
+        repeats=ctx.repeats,
+        warmup=ctx.warmup,
     )
     for _, model, *_ in built:
         model.train()

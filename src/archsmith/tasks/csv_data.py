@@ -1,0 +1,201 @@
+"""``csv:PATH``: a user's CSV table as a classification or regression task.
+
+The file is UTF-8 (a byte-order mark is allowed), comma-separated, with a header row naming the
+columns. ``target=COLUMN`` names the column to predict; every other column is a feature:
+numeric columns are used as they are (standardized with train statistics), other columns are
+one-hot encoded when they look like categories (at most 50 distinct values, and fewer than half
+as many as rows).
+
+Row numbers in error messages are 1-based and count the header as row 1; blank lines count too,
+so for files without line breaks inside quoted fields the row number is the line number an
+editor shows. The file is parsed with the :mod:`csv` module (not pandas), so that every problem
+can be reported with its row and column in one line.
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import Literal
+
+import numpy as np
+
+from archsmith.errors import ArchsmithError, did_you_mean
+from archsmith.tasks.base import Task
+from archsmith.tasks.registry import register_user_loader
+from archsmith.tasks.supervised import MIN_ROWS, infer_kind, supervised_task
+from archsmith.tasks.tabular import encode_features
+
+__all__ = ["MAX_CATEGORIES", "load_csv_task", "read_csv_rows"]
+
+#: Most distinct values a non-numeric feature column may have to be one-hot encoded.
+MAX_CATEGORIES = 50
+# Cells read as missing (compared lower-case), as pandas does by default.
+_MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "null", "none", "#n/a", "<na>"})
+
+
+def read_csv_rows(path: str) -> tuple[list[str], list[list[str]], list[int]]:
+    """Parse ``path`` into its header, its data rows and their row numbers.
+
+    Returns:
+        ``(header, rows, row_numbers)``: cells are stripped of surrounding spaces; blank lines
+        are skipped (but keep their row numbers); every row has as many cells as the header.
+    """
+    shown = repr(path)
+    records: list[tuple[int, list[str]]] = []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            for number, record in enumerate(reader, start=1):
+                if len(record) <= 1 and not "".join(record).strip():
+                    continue  # a blank line
+                records.append((number, [cell.strip() for cell in record]))
+    except OSError as err:
+        raise ArchsmithError(f"cannot read {shown}: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise ArchsmithError(
+            f"cannot read {shown}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset "
+            f"{err.start})"
+        ) from None
+    except csv.Error as err:
+        raise ArchsmithError(f"cannot parse {shown} near line {reader.line_num}: {err}") from None
+    if not records:
+        raise ArchsmithError(f"{shown} is empty")
+    (_, header), body = records[0], records[1:]
+    for j, col in enumerate(header, start=1):
+        if not col:
+            raise ArchsmithError(f"{shown} column {j} has no name in the header")
+        first = header.index(col) + 1
+        if first != j:
+            raise ArchsmithError(f"{shown} has two columns named {col!r} (columns {first} and {j})")
+    if not body:
+        raise ArchsmithError(f"{shown} has a header but no data rows")
+    for number, record in body:
+        if len(record) != len(header):
+            fields = "field" if len(record) == 1 else "fields"
+            raise ArchsmithError(
+                f"{shown} row {number} has {len(record)} {fields}, expected {len(header)}"
+            )
+    return header, [r for _, r in body], [n for n, _ in body]
+
+
+def _column(shown: str, name: str, cells: list[str], numbers: list[int]) -> tuple[np.ndarray, bool]:
+    """One column as ``(values, is_numeric)``: float64 if every cell parses, else the strings."""
+    for cell, number in zip(cells, numbers, strict=True):
+        if cell.lower() in _MISSING:
+            raise ArchsmithError(f"{shown} column {name!r} has a missing value at row {number}")
+    try:
+        values = np.array([float(c) for c in cells], dtype=np.float64)
+    except ValueError:
+        return np.array(cells, dtype=object), False
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        i = int(bad[0])
+        raise ArchsmithError(
+            f"{shown} column {name!r} has a non-finite value {cells[i]!r} at row {numbers[i]}"
+        )
+    return values, True
+
+
+def _check_category(shown: str, name: str, values: np.ndarray, numbers: list[int]) -> None:
+    """Raise unless the non-numeric feature column ``values`` can be one-hot encoded."""
+    n, distinct = len(values), len(set(values.tolist()))
+    if distinct <= MAX_CATEGORIES and distinct < n / 2:
+        return
+    parses = [_is_number(v) for v in values]
+    if sum(parses) > n / 2:  # mostly numbers: point at the stray cell instead
+        i = parses.index(False)
+        raise ArchsmithError(
+            f"{shown} column {name!r} has a non-numeric value {values[i]!r} at row {numbers[i]}"
+        )
+    raise ArchsmithError(
+        f"{shown} column {name!r} is not numeric and has {distinct} distinct values in {n} rows: "
+        "cannot encode it as a category"
+    )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _listing(names: list[str], limit: int = 20) -> str:
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+@register_user_loader("csv", "a CSV file with a header row; target=COLUMN names the target")
+def load_csv_task(
+    path: str,
+    *,
+    target: str | int | None = None,
+    kind: Literal["classification", "regression"] | None = None,
+    split_seed: int = 0,
+    standardize: bool = True,
+) -> Task:
+    """The task ``csv:PATH``: predict column ``target`` from the other columns.
+
+    Args:
+        path: the CSV file.
+        target: the column to predict (required).
+        kind: ``"classification"`` or ``"regression"``; inferred when not given: a non-numeric
+            target, or an integer-valued one with at most 20 distinct values, is
+            classification, anything else regression.
+        split_seed: seed of the 70/15/15 split (stratified for classification).
+        standardize: standardize numeric features with train statistics.
+    """
+    shown = repr(path)
+    header, rows, numbers = read_csv_rows(path)
+    if target is None:
+        raise ArchsmithError(
+            f"csv task needs target=COLUMN (--target on the command line); columns of {shown}: "
+            f"{_listing(header)}"
+        )
+    target = str(target)
+    if target not in header:
+        raise ArchsmithError(
+            f"target column {target!r} not found in {shown}{did_you_mean(target, header)} "
+            f"(columns: {_listing(header)})"
+        )
+    if len(header) < 2:
+        raise ArchsmithError(f"{shown} has no feature columns besides the target {target!r}")
+    if len(rows) < MIN_ROWS:
+        raise ArchsmithError(
+            f"{shown} has {len(rows)} data rows: need at least {MIN_ROWS} to split into "
+            "train/val/test"
+        )
+
+    columns = {
+        name: _column(shown, name, [r[j] for r in rows], numbers) for j, name in enumerate(header)
+    }
+    y, y_numeric = columns.pop(target)
+    if kind is None:
+        kind = infer_kind(y)
+    elif kind == "regression" and not y_numeric:
+        i = next(i for i, v in enumerate(y) if not _is_number(v))
+        raise ArchsmithError(
+            f"{shown} target column {target!r} is not numeric (value {y[i]!r} at row "
+            f"{numbers[i]}): cannot use it for regression"
+        )
+    for name, (values, numeric) in columns.items():
+        if not numeric:
+            _check_category(shown, name, values, numbers)
+
+    import pandas as pd  # late: keeps `import archsmith.tasks` light
+
+    frame = pd.DataFrame({name: values for name, (values, _) in columns.items()})
+    x, names, numeric_mask = encode_features(frame)
+    return supervised_task(
+        f"csv:{path}",
+        x,
+        y,
+        kind=kind,
+        input_kind="vector",
+        split_seed=split_seed,
+        standardize=standardize,
+        numeric_features=numeric_mask,
+        feature_names=names,
+        target_name=f"{shown} target column {target!r}",
+    )
