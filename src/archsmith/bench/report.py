@@ -18,12 +18,18 @@ from archsmith.io import atomic_write_json
 __all__ = ["check_json_path", "format_rows_table", "format_value", "jsonable", "write_json"]
 
 
+#: Columns that hold names, not numbers (left-aligned in tables).
+_TEXT_COLUMNS = ("model", "task", "impl", "op", "dataset", "note", "missing", "method")
+
+
 def format_value(value: Any) -> str:
     """One table cell: None -> ``"-"``, floats compact (4 significant figures), rest ``str``."""
     if value is None:
         return "-"
     if isinstance(value, bool):
         return str(value)
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return str(value)
@@ -43,12 +49,15 @@ def format_rows_table(rows: Sequence[Mapping[str, Any]], title: str) -> str:
     for row in rows:
         columns += [key for key in row if key not in columns]
     table = Table(title=title)
+    cells = [[format_value(row[c]) if c in row else "" for c in columns] for row in rows]
     for col in columns:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*(format_value(row[c]) if c in row else "" for c in columns))
+        # numbers right-aligned; never wrap a cell: a wide table beats a broken number
+        table.add_column(col, no_wrap=True, justify="left" if col in _TEXT_COLUMNS else "right")
+    for line in cells:
+        table.add_row(*line)
     buf = io.StringIO()
-    width = max(100, sum(len(c) + 3 for c in columns) + 4)
+    widths = [max([len(c), *(len(line[i]) for line in cells)]) for i, c in enumerate(columns)]
+    width = max(80, len(title), sum(w + 3 for w in widths) + 4)
     Console(file=buf, width=width, color_system=None, highlight=False).print(table)
     return buf.getvalue().rstrip("\n")
 
