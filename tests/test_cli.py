@@ -57,6 +57,7 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
             ["--epochs", "invalid int value"],
         ),
         (["train", "--task", "digits"], ["give --model NAME or --spec FILE"]),
+        (["train", "--model", "mlp"], ["give --task"]),
         (
             ["train", "--task", "digits", "--model", "mlp", "--spec", "x.json"],
             ["not allowed with argument"],
@@ -172,6 +173,33 @@ def test_train_on_user_csv(capsys, tmp_path) -> None:
     spec = json.loads((tmp_path / "run" / "spec.json").read_text())
     assert spec["task"] == f"csv:{path}"
     assert spec["task_options"]["target"] == "label"
+    # the spec carries the task and its options: cost needs neither --task nor --target
+    code, out, err = run_cli(
+        capsys, "cost", "--spec", str(tmp_path / "run" / "spec.json"), "--repeats", "2"
+    )
+    assert code == 0, err
+    assert "parameters: " in out
+
+
+@pytest.mark.parametrize(
+    ("content", "fragments"),
+    [
+        ("a,b,y\n1,2,0\n3,4,5,1\n", ["row 3 has 4 fields, expected 3"]),
+        ("", ["is empty"]),
+        ("a,b,y\n1,,0\n" + "1,2,1\n" * 20, ["column 'b'", "missing value", "row 2"]),
+        ("a,b,y\n" + "1,2,0\n" * 20, ["target column 'label' not found"]),
+    ],
+)
+def test_malformed_csv_is_one_line_exit_2(
+    capsys, tmp_path, content: str, fragments: list[str]
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    target = "label" if "label" in fragments[0] else "y"
+    code, _, err = run_cli(
+        capsys, "train", "--task", f"csv:{path}", "--target", target, "--model", "mlp"
+    )
+    assert_one_line_error(code, err, *fragments)
 
 
 @pytest.mark.slow

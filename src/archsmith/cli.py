@@ -39,7 +39,9 @@ def _key_value(text: str) -> tuple[str, Any]:
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--task", required=True, help="task name, csv:PATH or npz:PATH (see 'archsmith tasks')"
+        "--task",
+        help="task name, csv:PATH or npz:PATH (see 'archsmith tasks'); "
+        "defaults to the task a --spec file names",
     )
     source = p.add_mutually_exclusive_group()
     source.add_argument("--model", help="registered model name (see 'archsmith models')")
@@ -123,14 +125,23 @@ def _build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from archsmith.spec import build, load_spec
     from archsmith.tasks import get_task
 
-    task = get_task(args.task, **_task_options(args))
     if args.spec:
         if args.opt:
             raise ArchsmithError("--opt: model options go into the spec file when --spec is used")
-        model = build(load_spec(args.spec), task=task)
+        spec = load_spec(args.spec)
+        name = args.task or spec.task
+        if name is None:
+            raise ArchsmithError(f"{args.command}: the spec names no task; give --task")
+        # the spec's task options (a csv target, mqar's seq_len, ...) hold unless overridden
+        saved = spec.task_options if name == spec.task else {}
+        task = get_task(name, **{**saved, **_task_options(args)})
+        model = build(spec, task=task)
     else:
         if not args.model:
             raise ArchsmithError(f"{args.command}: give --model NAME or --spec FILE")
+        if not args.task:
+            raise ArchsmithError(f"{args.command}: give --task (see 'archsmith tasks')")
+        task = get_task(args.task, **_task_options(args))
         model = create_model(args.model, task=task, **dict(args.opt))
     return task, model, model.archsmith_spec
 
@@ -211,7 +222,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     task, model, spec = _build(args)
     if out is None:
         label = args.model or Path(args.spec).stem
-        out = Path("runs") / f"{task.name.replace(':', '_').replace('/', '_')}-{label}"
+        out = Path("runs") / f"{Path(task.name).name.replace(':', '_')}-{label}"
     config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
