@@ -17,7 +17,7 @@ import collections.abc
 import inspect
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
@@ -62,12 +62,16 @@ class LayerName:
     kind: str
 
 
-def option_names(fn: Callable[..., Any]) -> list[str]:
-    """The user-settable keyword options of ``fn`` (context parameters excluded)."""
+def option_names(
+    fn: Callable[..., Any], *, context_params: Sequence[str] = CONTEXT_PARAMS, skip: int = 0
+) -> list[str]:
+    """The user-settable keyword options of ``fn``: its parameters after the first ``skip``,
+    less ``context_params`` and ``*args``/``**kwargs``."""
+    params = list(inspect.signature(fn).parameters.values())[skip:]
     return [
-        name
-        for name, p in inspect.signature(fn).parameters.items()
-        if name not in CONTEXT_PARAMS and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        p.name
+        for p in params
+        if p.name not in context_params and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     ]
 
 
@@ -77,16 +81,24 @@ def bind_options(
     *,
     path: str,
     context: Mapping[str, Any] | None = None,
+    context_params: Sequence[str] = CONTEXT_PARAMS,
+    skip: int = 0,
 ) -> dict[str, Any]:
     """Check ``options`` against ``fn``'s signature and return the keyword arguments to call it.
 
-    ``context`` values (``in_shape``, ``num_outputs``, ...) are passed only to the parameters
-    ``fn`` declares; the user may not set them. Unknown options and bad values raise
-    :class:`ArchsmithError` naming ``path.option``.
+    Args:
+        path: prefix of error messages (``blocks[3]`` gives ``blocks[3].rank: ...``).
+        context: values for ``context_params`` (``in_shape``, ``num_outputs``, ...), passed
+            only to the parameters ``fn`` declares; the user may not set those.
+        context_params: the parameter names reserved for context (tasks have none).
+        skip: leading parameters the caller passes positionally (a user loader's file path).
+
+    Unknown options, bad values and missing required options raise :class:`ArchsmithError`
+    naming ``path.option``.
     """
     sig = inspect.signature(fn)
     hints = typing.get_type_hints(fn, include_extras=True)
-    allowed = option_names(fn)
+    allowed = option_names(fn, context_params=context_params, skip=skip)
     kwargs: dict[str, Any] = {}
     for key, value in options.items():
         if key not in allowed:
@@ -100,7 +112,7 @@ def bind_options(
             kwargs[key] = value
     missing = [
         name
-        for name, p in sig.parameters.items()
+        for name, p in list(sig.parameters.items())[skip:]
         if p.default is inspect.Parameter.empty
         and name not in kwargs
         and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)

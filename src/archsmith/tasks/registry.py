@@ -17,20 +17,17 @@ until the file changes), so treat tasks as read-only.
 from __future__ import annotations
 
 import functools
-import inspect
 import os
-import typing
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from archsmith.errors import ArchsmithError, did_you_mean
-from archsmith.options import check_value
+from archsmith.options import bind_options
 from archsmith.tasks.base import Task
 
 __all__ = [
     "TaskEntry",
-    "bind_task_options",
     "get_task",
     "list_tasks",
     "register_task",
@@ -115,28 +112,6 @@ def get_task(name: str, **options: Any) -> Task:
     return _build(name, version, key)
 
 
-def bind_task_options(
-    factory: TaskFactory, options: Mapping[str, Any], *, path: str, skip: int = 0
-) -> dict[str, Any]:
-    """Check ``options`` against ``factory``'s keyword parameters and return them converted.
-
-    ``skip`` leading positional parameters (the file path of user loaders) are not options.
-    Errors name ``path.option``.
-    """
-    params = list(inspect.signature(factory).parameters.values())[skip:]
-    allowed = [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    hints = typing.get_type_hints(factory, include_extras=True)
-    kwargs: dict[str, Any] = {}
-    for key, value in options.items():
-        if key not in allowed:
-            listing = ", ".join(allowed) if allowed else "none"
-            raise ArchsmithError(
-                f"{path}.{key}: unknown option{did_you_mean(key, allowed)} (options: {listing})"
-            )
-        kwargs[key] = check_value(hints.get(key, Any), value, f"{path}.{key}")
-    return kwargs
-
-
 def _file_version(path: str) -> Hashable:
     """Modification time and size of ``path``, so the cache notices an edited file."""
     try:
@@ -165,11 +140,11 @@ def _build_uncached(name: str, options: Mapping[str, Any]) -> Task:
     prefix, sep, path = name.partition(":")
     if sep and prefix in _USER_LOADERS:
         entry = _USER_LOADERS[prefix]
-        kwargs = bind_task_options(entry.factory, options, path=prefix, skip=1)
+        kwargs = bind_options(entry.factory, options, path=prefix, context_params=(), skip=1)
         task = entry.factory(path, **kwargs)
     else:
         entry = _TASKS[name]
-        kwargs = bind_task_options(entry.factory, options, path=name)
+        kwargs = bind_options(entry.factory, options, path=name, context_params=())
         task = entry.factory(**kwargs)
     if not task.description:
         task.description = entry.description
