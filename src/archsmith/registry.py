@@ -61,7 +61,12 @@ LAYER_KINDS = ("norm", "act", "attn", "linear")
 
 #: Modules whose import registers built-in models, blocks and layers. Family packages add
 #: themselves here so that ``list_models()`` sees every family without the user importing it.
-PLUGIN_MODULES: list[str] = ["archsmith.layers", "archsmith.models", "archsmith.blocks"]
+PLUGIN_MODULES: list[str] = [
+    "archsmith.layers",
+    "archsmith.models",
+    "archsmith.blocks",
+    "archsmith.selfnorm",
+]
 
 _MODELS: dict[str, ModelEntry] = {}
 _LAYERS: dict[str, dict[str, Callable[..., nn.Module]]] = {kind: {} for kind in LAYER_KINDS}

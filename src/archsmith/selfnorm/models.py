@@ -1,0 +1,51 @@
+"""Registered self-normalizing models: ``snn`` for classification and regression, ``snn_cox``
+for survival (the SeNMo recipe: Waqas et al., 2024, "SeNMo: A Self-Normalizing Deep Learning
+Model for Enhanced Multi-Omics Data Analysis in Oncology")."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from torch import nn
+
+from archsmith.options import Range
+from archsmith.registry import register_model
+from archsmith.selfnorm.snn import SNN
+
+__all__ = ["snn", "snn_cox"]
+
+Rate = Annotated[float, Range(min=0.0, max=1.0, max_inclusive=False)]
+
+
+@register_model("snn", default_task="digits-flat", inputs=("vector", "image"), family="selfnorm")
+def snn(
+    in_shape: tuple[int, ...],
+    num_outputs: int,
+    width: Annotated[int, Range(min=1)] = 256,
+    depth: Annotated[int, Range(min=1)] = 8,
+    dropout: Rate = 0.05,
+) -> nn.Module:
+    """Self-normalizing MLP: SELU, LeCun-normal init, AlphaDropout, no normalization layers."""
+    return SNN(math.prod(in_shape), num_outputs, width=width, depth=depth, dropout=dropout)
+
+
+@register_model(
+    "snn_cox",
+    default_task="breast-cancer-survival",
+    inputs=("vector",),
+    task_kinds=("survival",),
+    family="selfnorm",
+)
+def snn_cox(
+    in_shape: tuple[int, ...],
+    num_outputs: int,
+    width: Annotated[int, Range(min=1)] = 64,
+    depth: Annotated[int, Range(min=1)] = 3,
+    dropout: Rate = 0.1,
+) -> nn.Module:
+    """SeNMo-style survival model: SNN encoder, Cox log-risk head (no bias)."""
+    # the Cox partial likelihood ignores a constant shift of the risk: no head bias
+    return SNN(
+        math.prod(in_shape), num_outputs, width=width, depth=depth, dropout=dropout, head_bias=False
+    )
