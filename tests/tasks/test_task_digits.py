@@ -76,3 +76,21 @@ def test_digits_model_kwargs_summary_and_batches() -> None:
         task.split("tset")
     with pytest.raises(ArchsmithError, match="batch size"):
         task.example_batch(0)
+
+
+def test_standardize_uses_train_statistics_per_pixel() -> None:
+    import numpy as np
+
+    raw = get_task("digits-flat")
+    std = get_task("digits-flat", standardize=True)
+    x = raw.train.x.double().numpy()
+    mean, sd = x.mean(0), x.std(0)
+    expected = np.where(sd > 0, (raw.test.x.double().numpy() - mean) / np.where(sd > 0, sd, 1), 0.0)
+    assert np.allclose(std.test.x.double().numpy(), expected, atol=1e-5)
+    train = std.train.x.double()
+    varying = sd > 0
+    assert train[:, varying].mean(0).abs().max() < 1e-5
+    assert (train[:, varying].std(0, unbiased=False) - 1).abs().max() < 1e-4
+    assert torch.equal(std.train.y, raw.train.y)  # same samples, same order
+    image = get_task("digits", standardize=True)
+    assert torch.equal(image.test.x.reshape(len(image.test), -1), std.test.x)

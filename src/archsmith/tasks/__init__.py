@@ -21,6 +21,7 @@ from archsmith.tasks import (
     mqar,
     npz_data,
     selective_copy,
+    sklearn_tabular,
 )
 from archsmith.tasks.base import InputSpec, Split, Task
 from archsmith.tasks.registry import get_task, list_tasks, register_task
@@ -36,4 +37,4 @@ __all__ = [
     "register_task",
 ]
 
-del breast_cancer, csv_data, digits, mqar, npz_data, selective_copy
+del breast_cancer, csv_data, digits, mqar, npz_data, selective_copy, sklearn_tabular

@@ -34,7 +34,6 @@ import math
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
-import torch
 from torch import Tensor
 
 __all__ = [
