@@ -63,6 +63,10 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
         help="task option, e.g. --task-opt seq_len=128 (repeatable)",
     )
     p.add_argument("--target", help="target column of a csv: task")
+    p.add_argument("--duration", help="survival time column of a csv: task (with --event)")
+    p.add_argument(
+        "--event", help="event indicator column (1 = event, 0 = censored) of a csv: task"
+    )
     p.add_argument(
         "--kind",
         choices=("classification", "regression"),
@@ -103,6 +107,16 @@ def _parser() -> _Parser:
     cost.add_argument("--repeats", type=int, default=10)
     cost.add_argument("--json", help="also write the cost as JSON to this file")
 
+    diagnose = sub.add_parser(
+        "diagnose", help="per-layer activation mean and variance at initialisation (SNN check)"
+    )
+    _add_model_args(diagnose)
+    diagnose.add_argument("--batch-size", type=int, default=512)
+    diagnose.add_argument("--seed", type=int, default=0)
+    diagnose.add_argument("--layers", choices=("activations", "leaves"), default="activations")
+    diagnose.add_argument("--png", help="also plot mean and variance by depth to this PNG file")
+    diagnose.add_argument("--json", help="also write the statistics as JSON to this file")
+
     bench = sub.add_parser("bench", help="run a benchmark side by side with its anchor libraries")
     bench.add_argument("name", help="benchmark name (e.g. 'baseline')")
     bench.add_argument("--quick", action="store_true", help="reduced grid")
@@ -116,6 +130,10 @@ def _task_options(args: argparse.Namespace) -> dict[str, Any]:
         options["target"] = args.target
     if args.kind is not None:
         options["kind"] = args.kind
+    if args.duration is not None:
+        options["duration"] = args.duration
+    if args.event is not None:
+        options["event"] = args.event
     return options
 
 
@@ -277,6 +295,44 @@ def _cmd_cost(args: argparse.Namespace) -> None:
             raise ArchsmithError(f"--json: cannot write {args.json!r}: {err.strerror}") from None
 
 
+def _cmd_diagnose(args: argparse.Namespace) -> None:
+    from archsmith.io import atomic_write_json
+    from archsmith.selfnorm import diagnose
+    from archsmith.selfnorm.plot import plot_layer_stats
+    from archsmith.train import seed_everything
+
+    if args.batch_size < 2:
+        raise ArchsmithError("diagnose: --batch-size must be >= 2 (a variance needs two samples)")
+    seed_everything(args.seed)
+    task, model, _ = _build(args)
+    x, _ = task.example_batch(args.batch_size)
+    stats = diagnose(model, x, layers=args.layers)
+    if not stats:
+        raise ArchsmithError(
+            f"diagnose: the model has no {args.layers} to record (try --layers leaves)"
+        )
+    from archsmith.bench.report import format_rows_table
+
+    rows = [
+        {"layer": s.index, "name": s.name, "kind": s.kind, "mean": s.mean, "var": s.var}
+        for s in stats
+    ]
+    print(
+        format_rows_table(
+            rows,
+            f"activation statistics of {args.model or args.spec} on {task.name} (batch {len(x)})",
+        )
+    )
+    if args.json:
+        try:
+            atomic_write_json(args.json, rows)
+        except OSError as err:
+            raise ArchsmithError(f"--json: cannot write {args.json!r}: {err.strerror}") from None
+    if args.png:
+        plot_layer_stats(stats, args.png, title=f"{args.model or args.spec} on {task.name}")
+        print(f"wrote {args.png}")
+
+
 def _cmd_bench(args: argparse.Namespace) -> None:
     from archsmith.bench import run_bench
 
@@ -288,6 +344,7 @@ _COMMANDS = {
     "models": _cmd_models,
     "train": _cmd_train,
     "cost": _cmd_cost,
+    "diagnose": _cmd_diagnose,
     "bench": _cmd_bench,
 }
 

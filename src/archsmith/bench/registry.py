@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 #: modules whose import registers the benchmark cases
-CASE_MODULES: tuple[str, ...] = ("archsmith.bench.baseline",)
+CASE_MODULES: tuple[str, ...] = ("archsmith.bench.baseline", "archsmith.bench.selfnorm")
 
 
 @dataclass(frozen=True)
