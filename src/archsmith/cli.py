@@ -18,6 +18,9 @@ __all__ = ["main"]
 
 EXIT_USAGE = 2
 
+#: Task options that say what to predict; giving one on the command line replaces them all.
+_TARGET_OPTIONS = frozenset({"target", "duration", "event", "kind"})
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage mistake in one line (no usage dump) with exit status 2."""
@@ -151,8 +154,11 @@ def _build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         if name is None:
             raise ArchsmithError(f"{args.command}: the spec names no task; give --task")
         # the spec's task options (a csv target, mqar's seq_len, ...) hold unless overridden
-        saved = spec.task_options if name == spec.task else {}
-        task = get_task(name, **{**saved, **_task_options(args)})
+        saved = dict(spec.task_options) if name == spec.task else {}
+        given = _task_options(args)
+        if given.keys() & _TARGET_OPTIONS:  # a new target form replaces the saved one
+            saved = {k: v for k, v in saved.items() if k not in _TARGET_OPTIONS}
+        task = get_task(name, **{**saved, **given})
         model = build(spec, task=task)
     else:
         if not args.model:

@@ -52,3 +52,48 @@ def test_diagnose_bad_inputs_are_one_line(capsys, tmp_path) -> None:
     )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "cannot write" in err
+
+
+def test_train_on_user_survival_csv(capsys, tmp_path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = 200
+    age = rng.normal(60, 10, n)
+    stage = rng.choice(["I", "II", "III"], n)
+    risk = 0.05 * (age - 60) + (stage == "III") * 1.0
+    time = rng.exponential(np.exp(-risk) * 10)
+    censor = rng.exponential(15, n)
+    event = (time <= censor).astype(int)
+    lines = ["age,stage,time,event"] + [
+        f"{a:.1f},{s},{min(t, c):.3f},{e}"
+        for a, s, t, c, e in zip(age, stage, time, censor, event, strict=True)
+    ]
+    path = tmp_path / "surv.csv"
+    path.write_text("\n".join(lines) + "\n")
+    run = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            "--task",
+            f"csv:{path}",
+            "--duration",
+            "time",
+            "--event",
+            "event",
+            "--model",
+            "snn_cox",
+            "--epochs",
+            "20",
+            "--lr",
+            "1e-3",
+            "--out",
+            str(run),
+            "--no-progress",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test"]["c_index"] > 0.6  # the simulated hazard depends on age and stage
+    assert "test c_index:" in out

@@ -6,6 +6,13 @@ numeric columns are used as they are (standardized with train statistics), other
 one-hot encoded when they look like categories (at most 50 distinct values, and fewer than half
 as many as rows).
 
+Survival data instead names two columns, ``duration=COLUMN`` (the observed time, a number
+``>= 0``: time to the event, or to censoring) and ``event=COLUMN`` (``1`` the event was observed,
+``0`` censored; ``true``/``false`` and ``yes``/``no``, in any case, are accepted too). The task is
+then of kind ``survival``, built like ``breast-cancer-survival``: ``y`` ``[N, 2]`` = (time, event),
+a split stratified on the event, the Cox loss and the ``c_index`` metric. ``target`` and
+``duration``/``event`` are exclusive, and ``kind`` does not apply to survival data.
+
 Row numbers in error messages are 1-based and count the header as row 1; blank lines count too,
 so for files without line breaks inside quoted fields the row number is the line number an
 editor shows. The file is parsed with the :mod:`csv` module (not pandas), so that every problem
@@ -23,14 +30,17 @@ from archsmith.errors import ArchsmithError, did_you_mean
 from archsmith.tasks.base import Task
 from archsmith.tasks.registry import register_user_loader
 from archsmith.tasks.supervised import MIN_ROWS, infer_kind, supervised_task
+from archsmith.tasks.survival_data import survival_task
 from archsmith.tasks.tabular import encode_features
 
-__all__ = ["MAX_CATEGORIES", "load_csv_task", "read_csv_rows"]
+__all__ = ["EVENT_VALUES", "MAX_CATEGORIES", "load_csv_task", "read_csv_rows"]
 
 #: Most distinct values a non-numeric feature column may have to be one-hot encoded.
 MAX_CATEGORIES = 50
 # Cells read as missing (compared lower-case), as pandas does by default.
 _MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "null", "none", "#n/a", "<na>"})
+#: Cells of an event column (compared lower-case, besides the numbers 0 and 1) and their value.
+EVENT_VALUES = {"true": 1, "yes": 1, "false": 0, "no": 0}
 
 
 def read_csv_rows(path: str) -> tuple[list[str], list[list[str]], list[int]]:
@@ -126,41 +136,128 @@ def _listing(names: list[str], limit: int = 20) -> str:
     return ", ".join(names[:limit]) + more
 
 
-@register_user_loader("csv", "a CSV file with a header row; target=COLUMN names the target")
+def _find_column(shown: str, what: str, name: str, header: list[str]) -> str:
+    if name not in header:
+        raise ArchsmithError(
+            f"{what} column {name!r} not found in {shown}{did_you_mean(name, header)} "
+            f"(columns: {_listing(header)})"
+        )
+    return name
+
+
+def _durations(
+    shown: str, name: str, values: np.ndarray, cells: list[str], numbers: list[int]
+) -> np.ndarray:
+    """The duration column as float64 ``[N]``: numbers (finite, checked before) ``>= 0``."""
+    what = f"{shown} duration column {name!r}"
+    if values.dtype == object:
+        i = next(i for i, v in enumerate(values) if not _is_number(v))
+        raise ArchsmithError(
+            f"{what} has a non-numeric value {values[i]!r} at row {numbers[i]}: durations must "
+            "be numbers"
+        )
+    negative = np.flatnonzero(values < 0)
+    if negative.size:
+        i = int(negative[0])
+        raise ArchsmithError(
+            f"{what} has a negative value {cells[i]!r} at row {numbers[i]}: durations must be >= 0"
+        )
+    return values
+
+
+def _events(shown: str, name: str, cells: list[str], numbers: list[int]) -> np.ndarray:
+    """The event column as int64 ``[N]`` of 0/1 (see :data:`EVENT_VALUES` for the words)."""
+    out = np.empty(len(cells), dtype=np.int64)
+    for i, (cell, number) in enumerate(zip(cells, numbers, strict=True)):
+        value = EVENT_VALUES.get(cell.lower())
+        if value is None and _is_number(cell) and float(cell) in (0.0, 1.0):
+            value = int(float(cell))
+        if value is None:
+            raise ArchsmithError(
+                f"{shown} event column {name!r} has a value {cell!r} at row {number}: events must "
+                "be 1 (observed) or 0 (censored), or true/false, yes/no"
+            )
+        out[i] = value
+    return out
+
+
+@register_user_loader(
+    "csv",
+    "a CSV file with a header row; target=COLUMN names the target, or duration=COLUMN and "
+    "event=COLUMN make a survival task",
+)
 def load_csv_task(
     path: str,
     *,
     target: str | int | None = None,
+    duration: str | int | None = None,
+    event: str | int | None = None,
     kind: Literal["classification", "regression"] | None = None,
     split_seed: int = 0,
     standardize: bool = True,
 ) -> Task:
-    """The task ``csv:PATH``: predict column ``target`` from the other columns.
+    """The task ``csv:PATH``: predict column ``target`` from the other columns, or the survival
+    outcome ``(duration, event)``.
 
     Args:
         path: the CSV file.
-        target: the column to predict (required).
+        target: the column to predict (a classification or regression task).
+        duration: the survival time column (a survival task, with ``event``; not with
+            ``target``): numbers ``>= 0``.
+        event: the event indicator column (with ``duration``): ``1``/``0`` (also ``true``/
+            ``false``, ``yes``/``no``, in any case) for observed/censored; needs one event or more.
         kind: ``"classification"`` or ``"regression"``; inferred when not given: a non-numeric
             target, or an integer-valued one with at most 20 distinct values, is
-            classification, anything else regression.
-        split_seed: seed of the 70/15/15 split (stratified for classification).
+            classification, anything else regression. Not with ``duration``/``event``.
+        split_seed: seed of the 70/15/15 split (stratified for classification, and on the event
+            for survival).
         standardize: standardize numeric features with train statistics.
     """
     shown = repr(path)
     header, rows, numbers = read_csv_rows(path)
-    if target is None:
+    survival = duration is not None or event is not None
+    if target is not None and survival:
         raise ArchsmithError(
-            f"csv task needs target=COLUMN (--target on the command line); columns of {shown}: "
+            "csv task takes either target=COLUMN or duration=COLUMN with event=COLUMN "
+            "(survival), not both"
+        )
+    if target is None and not survival:
+        raise ArchsmithError(
+            f"csv task needs target=COLUMN (--target on the command line), or duration=COLUMN "
+            f"and event=COLUMN for survival data (--duration, --event); columns of {shown}: "
             f"{_listing(header)}"
         )
-    target = str(target)
-    if target not in header:
-        raise ArchsmithError(
-            f"target column {target!r} not found in {shown}{did_you_mean(target, header)} "
-            f"(columns: {_listing(header)})"
-        )
-    if len(header) < 2:
-        raise ArchsmithError(f"{shown} has no feature columns besides the target {target!r}")
+    if survival:
+        if duration is None or event is None:
+            given, missing = ("duration", "event") if event is None else ("event", "duration")
+            raise ArchsmithError(
+                f"csv survival task needs {missing}=COLUMN (--{missing}) as well as {given}=; "
+                f"columns of {shown}: {_listing(header)}"
+            )
+        if kind is not None:
+            raise ArchsmithError(
+                f"csv task with duration= and event= is a survival task: kind={kind!r} does not "
+                "apply (leave it out)"
+            )
+        outcome = [
+            _find_column(shown, "duration", str(duration), header),
+            _find_column(shown, "event", str(event), header),
+        ]
+        if outcome[0] == outcome[1]:
+            raise ArchsmithError(
+                f"duration and event must be two different columns, both are {outcome[0]!r}"
+            )
+        if len(header) < 3:
+            raise ArchsmithError(
+                f"{shown} has no feature columns besides the duration {outcome[0]!r} and the "
+                f"event {outcome[1]!r}"
+            )
+    else:
+        outcome = [_find_column(shown, "target", str(target), header)]
+        if len(header) < 2:
+            raise ArchsmithError(
+                f"{shown} has no feature columns besides the target {outcome[0]!r}"
+            )
     if len(rows) < MIN_ROWS:
         raise ArchsmithError(
             f"{shown} has {len(rows)} data rows: need at least {MIN_ROWS} to split into "
@@ -170,23 +267,34 @@ def load_csv_task(
     columns = {
         name: _column(shown, name, [r[j] for r in rows], numbers) for j, name in enumerate(header)
     }
-    y, y_numeric = columns.pop(target)
+    if survival:
+        cells = {name: [r[header.index(name)] for r in rows] for name in outcome}
+        time = _durations(shown, outcome[0], columns.pop(outcome[0])[0], cells[outcome[0]], numbers)
+        columns.pop(outcome[1])
+        events = _events(shown, outcome[1], cells[outcome[1]], numbers)
+        x, names, numeric_mask = _features(shown, columns, numbers)
+        return survival_task(
+            f"csv:{path}",
+            x,
+            time,
+            events,
+            split_seed=split_seed,
+            standardize=standardize,
+            numeric_features=numeric_mask,
+            feature_names=names,
+            event_name=f"{shown} event column {outcome[1]!r}",
+        )
+
+    y, y_numeric = columns.pop(outcome[0])
     if kind is None:
         kind = infer_kind(y)
     elif kind == "regression" and not y_numeric:
         i = next(i for i, v in enumerate(y) if not _is_number(v))
         raise ArchsmithError(
-            f"{shown} target column {target!r} is not numeric (value {y[i]!r} at row "
+            f"{shown} target column {outcome[0]!r} is not numeric (value {y[i]!r} at row "
             f"{numbers[i]}): cannot use it for regression"
         )
-    for name, (values, numeric) in columns.items():
-        if not numeric:
-            _check_category(shown, name, values, numbers)
-
-    import pandas as pd  # late: keeps `import archsmith.tasks` light
-
-    frame = pd.DataFrame({name: values for name, (values, _) in columns.items()})
-    x, names, numeric_mask = encode_features(frame)
+    x, names, numeric_mask = _features(shown, columns, numbers)
     return supervised_task(
         f"csv:{path}",
         x,
@@ -197,5 +305,19 @@ def load_csv_task(
         standardize=standardize,
         numeric_features=numeric_mask,
         feature_names=names,
-        target_name=f"{shown} target column {target!r}",
+        target_name=f"{shown} target column {outcome[0]!r}",
     )
+
+
+def _features(
+    shown: str, columns: dict[str, tuple[np.ndarray, bool]], numbers: list[int]
+) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """The feature columns encoded (see :func:`~archsmith.tasks.tabular.encode_features`)."""
+    for name, (values, numeric) in columns.items():
+        if not numeric:
+            _check_category(shown, name, values, numbers)
+
+    import pandas as pd  # late: keeps `import archsmith.tasks` light
+
+    frame = pd.DataFrame({name: values for name, (values, _) in columns.items()})
+    return encode_features(frame)
