@@ -91,17 +91,16 @@ class EvoNormB0(nn.Module):
                 self.running_var.lerp_(unbiased.to(self.running_var.dtype), self.momentum)
         else:
             batch_var = self.running_var.view(shape).to(x.dtype)
+        inst_std: torch.Tensor | float
         if spatial:
             inst_var = x.var(dim=spatial, correction=0, keepdim=True)  # [B, C, 1...]
+            inst_std = torch.sqrt(inst_var + self.eps)
         else:
             # no spatial positions: the variance of one value is 0 (reducing over dim=() would
-            # reduce over everything instead)
-            inst_var = torch.zeros_like(x)
+            # reduce over everything instead), so the term is the constant sqrt(eps)
+            inst_std = self.eps**0.5
         # the max keeps the denominator >= sqrt(batch_var + eps) > 0, whatever the sign of v * x
-        den = torch.maximum(
-            torch.sqrt(batch_var + self.eps),
-            self.v.view(shape) * x + torch.sqrt(inst_var + self.eps),
-        )
+        den = torch.maximum(torch.sqrt(batch_var + self.eps), self.v.view(shape) * x + inst_std)
         return x / den * weight + bias
 
     def extra_repr(self) -> str:
