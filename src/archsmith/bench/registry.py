@@ -27,7 +27,11 @@ __all__ = [
 ]
 
 #: modules whose import registers the benchmark cases
-CASE_MODULES: tuple[str, ...] = ("archsmith.bench.baseline", "archsmith.bench.selfnorm")
+CASE_MODULES: tuple[str, ...] = (
+    "archsmith.bench.baseline",
+    "archsmith.bench.selfnorm",
+    "archsmith.bench.survival",
+)
 
 
 @dataclass(frozen=True)
