@@ -188,6 +188,10 @@ def test_train_on_user_csv(capsys, tmp_path) -> None:
         ("", ["is empty"]),
         ("a,b,y\n1,,0\n" + "1,2,1\n" * 20, ["column 'b'", "missing value", "row 2"]),
         ("a,b,y\n" + "1,2,0\n" * 20, ["target column 'label' not found"]),
+        (
+            "name,a,y\n" + "".join(f"id{i},{i},{i % 2}\n" for i in range(30)),
+            ["column 'name' is not numeric", "cannot encode"],
+        ),
     ],
 )
 def test_malformed_csv_is_one_line_exit_2(
