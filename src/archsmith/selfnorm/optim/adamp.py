@@ -11,9 +11,10 @@ from collections.abc import Callable
 from typing import Any, overload
 
 import torch
-from torch.optim.optimizer import Optimizer, ParamsT
+from torch.optim.optimizer import ParamsT
 
 from archsmith.errors import ArchsmithError
+from archsmith.selfnorm.optim.checked import CheckedOptimizer
 from archsmith.selfnorm.optim.projection import project_if_scale_invariant
 
 __all__ = ["AdamP"]
@@ -42,7 +43,7 @@ def _check_group(group: dict[str, Any]) -> None:
         raise ArchsmithError(f"AdamP: nesterov must be a bool, got {group['nesterov']!r}")
 
 
-class AdamP(Optimizer):
+class AdamP(CheckedOptimizer):
     r"""Adam with projection of the update for scale-invariant weights (Heo et al., ICLR 2021).
 
     Weights followed by a normalization layer are scale invariant, so their gradient is
@@ -87,6 +88,8 @@ class AdamP(Optimizer):
     State per parameter: ``step`` (int), ``exp_avg`` and ``exp_avg_sq`` (like the parameter).
     """
 
+    check_group = staticmethod(_check_group)
+
     def __init__(
         self,
         params: ParamsT,
@@ -107,14 +110,7 @@ class AdamP(Optimizer):
             "wd_ratio": wd_ratio,
             "nesterov": nesterov,
         }
-        # Fail on bad defaults even before any group is added.
-        _check_group(defaults)
         super().__init__(params, defaults)
-
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Add a group, checking its hyperparameters (the defaults fill the missing ones)."""
-        _check_group({**self.defaults, **param_group})
-        super().add_param_group(param_group)
 
     @overload
     def step(self, closure: None = None) -> None: ...
@@ -128,10 +124,7 @@ class AdamP(Optimizer):
 
         Returns the closure's loss, or ``None`` without a closure.
         """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = self.closure_loss(closure)
 
         for group in self.param_groups:
             beta1, beta2 = group["betas"]

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from typing import Any, overload
 
 import torch
-from torch.optim.optimizer import Optimizer, ParamsT
+from torch.optim.optimizer import ParamsT
 
 from archsmith.errors import ArchsmithError
+from archsmith.selfnorm.optim.checked import CheckedOptimizer
 from archsmith.selfnorm.optim.projection import project_if_scale_invariant
 
 __all__ = ["SGDP"]
@@ -47,7 +48,7 @@ def _check_group(group: dict[str, Any]) -> None:
         )
 
 
-class SGDP(Optimizer):
+class SGDP(CheckedOptimizer):
     r"""SGD with projection of the update for scale-invariant weights (Heo et al., ICLR 2021).
 
     Momentum accumulates past gradients that were orthogonal to *past* weights; relative to the
@@ -95,6 +96,8 @@ class SGDP(Optimizer):
     State per parameter: ``momentum_buffer`` (like the parameter), only when ``momentum > 0``.
     """
 
+    check_group = staticmethod(_check_group)
+
     def __init__(
         self,
         params: ParamsT,
@@ -117,14 +120,7 @@ class SGDP(Optimizer):
             "delta": delta,
             "wd_ratio": wd_ratio,
         }
-        # Fail on bad defaults even before any group is added.
-        _check_group(defaults)
         super().__init__(params, defaults)
-
-    def add_param_group(self, param_group: dict[str, Any]) -> None:
-        """Add a group, checking its hyperparameters (the defaults fill the missing ones)."""
-        _check_group({**self.defaults, **param_group})
-        super().add_param_group(param_group)
 
     @overload
     def step(self, closure: None = None) -> None: ...
@@ -138,10 +134,7 @@ class SGDP(Optimizer):
 
         Returns the closure's loss, or ``None`` without a closure.
         """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = self.closure_loss(closure)
 
         for group in self.param_groups:
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
