@@ -88,8 +88,6 @@ class AdamP(CheckedOptimizer):
     State per parameter: ``step`` (int), ``exp_avg`` and ``exp_avg_sq`` (like the parameter).
     """
 
-    check_group = staticmethod(_check_group)
-
     def __init__(
         self,
         params: ParamsT,
@@ -110,7 +108,7 @@ class AdamP(CheckedOptimizer):
             "wd_ratio": wd_ratio,
             "nesterov": nesterov,
         }
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, _check_group)
 
     @overload
     def step(self, closure: None = None) -> None: ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch.optim.optimizer import Optimizer, ParamsT
@@ -12,20 +12,25 @@ __all__ = ["CheckedOptimizer"]
 
 
 class CheckedOptimizer(Optimizer):
-    """Base of AdamP and SGDP: ``check_group`` (a class attribute) vets the defaults before
-    anything else and every group added later, so a bad value fails at once with one clear
-    message instead of deep inside ``step``.
+    """Base of AdamP and SGDP: ``check_group`` vets the defaults before anything else and every
+    group added later, so a bad value fails at once with one clear message instead of deep
+    inside ``step``.
     """
 
-    check_group: ClassVar[Callable[[dict[str, Any]], None]]
-
-    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
-        type(self).check_group(defaults)
+    def __init__(
+        self,
+        params: ParamsT,
+        defaults: dict[str, Any],
+        check_group: Callable[[dict[str, Any]], None],
+    ) -> None:
+        check_group(defaults)
+        # set before the base class adds the first groups through add_param_group
+        self._check_group = check_group
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group, checking its hyper-parameters (the defaults fill the missing ones)."""
-        type(self).check_group({**self.defaults, **param_group})
+        self._check_group({**self.defaults, **param_group})
         super().add_param_group(param_group)
 
     @staticmethod

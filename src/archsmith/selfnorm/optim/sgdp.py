@@ -96,8 +96,6 @@ class SGDP(CheckedOptimizer):
     State per parameter: ``momentum_buffer`` (like the parameter), only when ``momentum > 0``.
     """
 
-    check_group = staticmethod(_check_group)
-
     def __init__(
         self,
         params: ParamsT,
@@ -120,7 +118,7 @@ class SGDP(CheckedOptimizer):
             "delta": delta,
             "wd_ratio": wd_ratio,
         }
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, _check_group)
 
     @overload
     def step(self, closure: None = None) -> None: ...
