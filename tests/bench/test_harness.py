@@ -233,3 +233,11 @@ def test_run_bench_json_parent_is_a_file(case: list[BenchContext], tmp_path: Pat
     blocker.write_text("x")
     with pytest.raises(ArchsmithError, match="is a file"):
         run_bench(CASE, json_path=blocker / "out.json", echo=False, _matmul_n=SMALL_N)
+
+
+def test_run_bench_json_path_with_trailing_slash(case: list[BenchContext], tmp_path: Path) -> None:
+    target = f"{tmp_path}/not-yet/"
+    with pytest.raises(ArchsmithError, match="names a directory"):
+        run_bench(CASE, json_path=target, echo=False, _matmul_n=SMALL_N)
+    assert not (tmp_path / "not-yet").exists()
+    assert case == []

@@ -80,6 +80,8 @@ def jsonable(obj: Any) -> Any:
 def check_json_path(path: str | os.PathLike[str]) -> Path:
     """Fail early, in one line, if ``path`` cannot be a JSON output file (before a long run)."""
     target = Path(path)
+    if str(path).endswith(("/", os.sep)):  # Path() would drop the slash and write a file
+        raise ArchsmithError(f"cannot write JSON to {str(path)!r}: it names a directory")
     if target.is_dir():
         raise ArchsmithError(f"cannot write JSON to {str(path)!r}: it is a directory")
     for parent in target.parents:
