@@ -14,7 +14,7 @@ import torch
 from torch.optim.optimizer import ParamsT
 
 from archsmith.errors import ArchsmithError
-from archsmith.selfnorm.optim.checked import CheckedOptimizer
+from archsmith.selfnorm.optim.checked import CheckedOptimizer, check_shared
 from archsmith.selfnorm.optim.projection import project_if_scale_invariant
 
 __all__ = ["AdamP"]
@@ -22,25 +22,13 @@ __all__ = ["AdamP"]
 
 def _check_group(group: dict[str, Any]) -> None:
     """Raise :class:`ArchsmithError` (a ``ValueError``) naming the first bad hyperparameter."""
-    lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
-    if not lr >= 0.0:  # `not >=` also rejects NaN
-        raise ArchsmithError(f"AdamP: lr must be >= 0, got {lr}")
+    check_shared("AdamP", group)
     betas = group["betas"]
     if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
         raise ArchsmithError(f"AdamP: betas must be a pair (beta1, beta2), got {betas!r}")
     for i, beta in enumerate(betas):
         if not 0.0 <= beta < 1.0:
             raise ArchsmithError(f"AdamP: betas[{i}] must be in [0, 1), got {beta}")
-    if not eps >= 0.0:
-        raise ArchsmithError(f"AdamP: eps must be >= 0, got {eps}")
-    if not wd >= 0.0:
-        raise ArchsmithError(f"AdamP: weight_decay must be >= 0, got {wd}")
-    if not group["delta"] >= 0.0:
-        raise ArchsmithError(f"AdamP: delta must be >= 0, got {group['delta']}")
-    if not group["wd_ratio"] >= 0.0:
-        raise ArchsmithError(f"AdamP: wd_ratio must be >= 0, got {group['wd_ratio']}")
-    if not isinstance(group["nesterov"], bool):
-        raise ArchsmithError(f"AdamP: nesterov must be a bool, got {group['nesterov']!r}")
 
 
 class AdamP(CheckedOptimizer):

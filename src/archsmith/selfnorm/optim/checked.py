@@ -8,7 +8,20 @@ from typing import Any
 import torch
 from torch.optim.optimizer import Optimizer, ParamsT
 
-__all__ = ["CheckedOptimizer"]
+from archsmith.errors import ArchsmithError
+
+__all__ = ["CheckedOptimizer", "check_shared"]
+
+
+def check_shared(optimizer: str, group: dict[str, Any]) -> None:
+    """The checks AdamP and SGDP share: ``lr``, ``eps``, ``weight_decay``, ``delta`` and
+    ``wd_ratio`` must be >= 0 (NaN rejected) and ``nesterov`` a bool. Raises
+    :class:`ArchsmithError` (a ``ValueError``) naming the first bad one."""
+    for key in ("lr", "eps", "weight_decay", "delta", "wd_ratio"):
+        if not group[key] >= 0.0:  # `not >=` also rejects NaN
+            raise ArchsmithError(f"{optimizer}: {key} must be >= 0, got {group[key]}")
+    if not isinstance(group["nesterov"], bool):
+        raise ArchsmithError(f"{optimizer}: nesterov must be a bool, got {group['nesterov']!r}")
 
 
 class CheckedOptimizer(Optimizer):

@@ -13,7 +13,7 @@ import torch
 from torch.optim.optimizer import ParamsT
 
 from archsmith.errors import ArchsmithError
-from archsmith.selfnorm.optim.checked import CheckedOptimizer
+from archsmith.selfnorm.optim.checked import CheckedOptimizer, check_shared
 from archsmith.selfnorm.optim.projection import project_if_scale_invariant
 
 __all__ = ["SGDP"]
@@ -21,24 +21,13 @@ __all__ = ["SGDP"]
 
 def _check_group(group: dict[str, Any]) -> None:
     """Raise :class:`ArchsmithError` (a ``ValueError``) naming the first bad hyperparameter."""
-    lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
-    if not lr >= 0.0:  # `not >=` also rejects NaN
-        raise ArchsmithError(f"SGDP: lr must be >= 0, got {lr}")
+    check_shared("SGDP", group)
+    momentum, dampening = group["momentum"], group["dampening"]
     # < 1: the decoupled decay is divided by (1 - momentum), and momentum >= 1 never forgets.
     if not 0.0 <= momentum < 1.0:
         raise ArchsmithError(f"SGDP: momentum must be in [0, 1), got {momentum}")
     if not 0.0 <= dampening <= 1.0:
         raise ArchsmithError(f"SGDP: dampening must be in [0, 1], got {dampening}")
-    if not group["weight_decay"] >= 0.0:
-        raise ArchsmithError(f"SGDP: weight_decay must be >= 0, got {group['weight_decay']}")
-    if not group["eps"] >= 0.0:
-        raise ArchsmithError(f"SGDP: eps must be >= 0, got {group['eps']}")
-    if not group["delta"] >= 0.0:
-        raise ArchsmithError(f"SGDP: delta must be >= 0, got {group['delta']}")
-    if not group["wd_ratio"] >= 0.0:
-        raise ArchsmithError(f"SGDP: wd_ratio must be >= 0, got {group['wd_ratio']}")
-    if not isinstance(group["nesterov"], bool):
-        raise ArchsmithError(f"SGDP: nesterov must be a bool, got {group['nesterov']!r}")
     # Same rule as torch.optim.SGD: without momentum Nesterov is plain SGD, and with dampening
     # the look-ahead is no longer Nesterov's.
     if group["nesterov"] and (momentum <= 0.0 or dampening != 0.0):
