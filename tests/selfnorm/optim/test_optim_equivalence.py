@@ -28,15 +28,6 @@ from helpers import rel_err
 Factory = Callable[[list[nn.Parameter]], torch.optim.Optimizer]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: threads only add overhead, and stall badly when the machine is busy."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def make_net() -> nn.Module:
     torch.manual_seed(1)
     return nn.Sequential(
