@@ -66,6 +66,9 @@ PLUGIN_MODULES: list[str] = [
     "archsmith.models",
     "archsmith.blocks",
     "archsmith.selfnorm",
+    "archsmith.reversible",
+    "archsmith.tensornet",
+    "archsmith.gating",
 ]
 
 _MODELS: dict[str, ModelEntry] = {}

@@ -31,6 +31,10 @@ CASE_MODULES: tuple[str, ...] = (
     "archsmith.bench.baseline",
     "archsmith.bench.selfnorm",
     "archsmith.bench.survival",
+    "archsmith.bench.reversible",
+    "archsmith.bench.tensornet",
+    "archsmith.bench.gating",
+    "archsmith.bench.early_exit",
 )
 
 

@@ -1,0 +1,9 @@
+"""MoE rows of ``archsmith bench gating`` (work in progress)."""
+
+from typing import Any
+
+from archsmith.bench.registry import BenchContext
+
+
+def moe_rows(ctx: BenchContext) -> list[dict[str, Any]]:
+    return []

@@ -1,0 +1,1 @@
+"""archsmith.gating.early_exit (work in progress)."""

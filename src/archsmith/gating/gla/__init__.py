@@ -1,0 +1,1 @@
+"""archsmith.gating.gla (work in progress)."""

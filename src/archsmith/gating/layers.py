@@ -1,0 +1,1 @@
+"""archsmith.gating.layers (work in progress)."""

@@ -1,0 +1,1 @@
+"""archsmith.gating.models (work in progress)."""

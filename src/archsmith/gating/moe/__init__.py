@@ -1,0 +1,1 @@
+"""archsmith.gating.moe (work in progress)."""

@@ -1,0 +1,1 @@
+"""archsmith.tensornet.classifiers (work in progress)."""

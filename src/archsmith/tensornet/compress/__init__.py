@@ -1,0 +1,1 @@
+"""archsmith.tensornet.compress (work in progress)."""

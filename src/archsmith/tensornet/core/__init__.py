@@ -1,0 +1,1 @@
+"""archsmith.tensornet.core (work in progress)."""

@@ -1,0 +1,1 @@
+"""archsmith.tensornet.layers (work in progress)."""
