@@ -15,7 +15,7 @@ conv           out_channels, kernel_size, stride, ...      ``[C, H, W] -> [C', H
 pool           kind (max/avg), size                        ``[C, H, W] -> [C, H/s, W/s]``
 global_pool    kind (avg/max)                              ``[C, H, W]`` or ``[T, D] -> [C|D]``
 embed          dim                                         any input ``-> [T, dim]``
-transformer    num_heads, mlp_ratio, attn/norm/act layers  ``[T, D] -> [T, D]``
+transformer    num_heads, mlp_ratio, attn/norm/act/mlp      ``[T, D] -> [T, D]``
 head                                                       ``-> [num_outputs]`` (or per token)
 =============  ==========================================  =============================
 """
@@ -29,10 +29,9 @@ from torch import nn
 
 from archsmith.errors import ArchsmithError
 from archsmith.models.cnn import ConvNormAct
-from archsmith.models.mlp import LayerArg
 from archsmith.models.transformer import SequenceEmbedding, TransformerBlock
 from archsmith.options import LayerName, Range
-from archsmith.registry import get_layer, register_block
+from archsmith.registry import LayerArg, get_layer, register_block
 
 __all__ = ["GlobalPool", "Head"]
 
@@ -156,6 +155,7 @@ def transformer_block(
     norm_layer: Annotated[LayerArg, LayerName("norm")] = "layernorm",
     act_layer: Annotated[LayerArg, LayerName("act")] = "gelu",
     linear_layer: Annotated[LayerArg, LayerName("linear")] = "dense",
+    mlp_layer: Annotated[LayerArg, LayerName("mlp")] = "dense",
 ) -> nn.Module:
     """A pre-norm Transformer block (causal by default on next-token tasks)."""
     if len(in_shape) != 2:
@@ -173,6 +173,7 @@ def transformer_block(
         norm_layer=norm_layer,
         act_layer=act_layer,
         linear_layer=linear_layer,
+        mlp_layer=mlp_layer,
         causal=per_position if causal is None else causal,
         dropout=dropout,
     )

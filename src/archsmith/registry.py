@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LAYER_KINDS",
+    "LayerArg",
     "ModelEntry",
     "create_model",
     "get_block",
@@ -57,7 +58,10 @@ __all__ = [
     "register_model",
 ]
 
-LAYER_KINDS = ("norm", "act", "attn", "linear")
+LAYER_KINDS = ("norm", "act", "attn", "linear", "mlp")
+
+#: a layer type as blocks take it: a registered name, a class or factory, or None ("none")
+LayerArg = str | Callable[..., nn.Module] | None
 
 #: Modules whose import registers built-in models, blocks and layers. Family packages add
 #: themselves here so that ``list_models()`` sees every family without the user importing it.

@@ -30,6 +30,7 @@ from torch import nn
 from archsmith.checkpoint import load_model, load_training_state, save_model, save_training_state
 from archsmith.errors import ArchsmithError
 from archsmith.io import atomic_write_json
+from archsmith.layers.aux_loss import training_loss
 
 if TYPE_CHECKING:
     from archsmith.spec import Spec
@@ -246,7 +247,7 @@ def fit(
                 idx = order[start : start + config.batch_size]
                 for group in optimizer.param_groups:
                     group["lr"] = _lr_at(state["step"], total_steps, config)
-                loss = task.loss(model(task.train.x[idx]), task.train.y[idx])
+                loss = training_loss(model, task.train.x[idx], task.train.y[idx], task.loss)
                 if not torch.isfinite(loss):
                     raise ArchsmithError(
                         f"training diverged: loss is {loss.item()} at epoch {epoch + 1}, step "

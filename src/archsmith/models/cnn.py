@@ -8,9 +8,8 @@ from typing import Annotated
 import torch
 from torch import nn
 
-from archsmith.models.mlp import LayerArg
 from archsmith.options import LayerName, Range
-from archsmith.registry import get_layer, register_model
+from archsmith.registry import LayerArg, get_layer, register_model
 
 __all__ = ["ConvNormAct", "SmallCNN", "cnn"]
 

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Annotated
 
 import torch
 from torch import nn
 
 from archsmith.options import LayerName, Range
-from archsmith.registry import get_layer, register_model
+from archsmith.registry import LayerArg, get_layer, register_model
 
 __all__ = ["MLP", "mlp"]
-
-LayerArg = str | Callable[..., nn.Module] | None
 
 
 class MLP(nn.Module):

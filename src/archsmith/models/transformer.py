@@ -8,9 +8,8 @@ from typing import Annotated
 import torch
 from torch import nn
 
-from archsmith.models.mlp import LayerArg
 from archsmith.options import LayerName, Range
-from archsmith.registry import get_layer, register_model
+from archsmith.registry import LayerArg, get_layer, register_model
 
 __all__ = ["SequenceEmbedding", "Transformer", "TransformerBlock", "transformer"]
 
@@ -59,7 +58,8 @@ class TransformerBlock(nn.Module):
 
     Args:
         dim: width D. num_heads: attention heads. mlp_ratio: MLP hidden width / D.
-        attn_layer, norm_layer, act_layer, linear_layer: layer types (names, classes, partials).
+        attn_layer, norm_layer, act_layer, linear_layer, mlp_layer: layer types (names, classes,
+            partials); ``mlp_layer="moe"`` makes the MLP a mixture of experts.
         causal: mask future positions. dropout: on attention probabilities and residual branches.
     """
 
@@ -73,17 +73,18 @@ class TransformerBlock(nn.Module):
         norm_layer: LayerArg = "layernorm",
         act_layer: LayerArg = "gelu",
         linear_layer: LayerArg = "dense",
+        mlp_layer: LayerArg = "dense",
         causal: bool = False,
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        norm, linear = get_layer("norm", norm_layer), get_layer("linear", linear_layer)
+        norm = get_layer("norm", norm_layer)
         hidden = max(1, round(dim * mlp_ratio))
         self.norm1 = norm(dim)
         self.attn = get_layer("attn", attn_layer)(dim, num_heads, causal=causal, dropout=dropout)
         self.norm2 = norm(dim)
-        self.mlp = nn.Sequential(
-            linear(dim, hidden), get_layer("act", act_layer)(), linear(hidden, dim)
+        self.mlp = get_layer("mlp", mlp_layer)(
+            dim, hidden, act_layer=act_layer, linear_layer=linear_layer
         )
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
@@ -116,6 +117,7 @@ class Transformer(nn.Module):
         norm_layer: LayerArg = "layernorm",
         act_layer: LayerArg = "gelu",
         linear_layer: LayerArg = "dense",
+        mlp_layer: LayerArg = "dense",
     ) -> None:
         super().__init__()
         self.per_position = per_position
@@ -131,6 +133,7 @@ class Transformer(nn.Module):
                     norm_layer=norm_layer,
                     act_layer=act_layer,
                     linear_layer=linear_layer,
+                    mlp_layer=mlp_layer,
                     causal=causal,
                     dropout=dropout,
                 )
@@ -168,6 +171,7 @@ def transformer(
     norm_layer: Annotated[LayerArg, LayerName("norm")] = "layernorm",
     act_layer: Annotated[LayerArg, LayerName("act")] = "gelu",
     linear_layer: Annotated[LayerArg, LayerName("linear")] = "dense",
+    mlp_layer: Annotated[LayerArg, LayerName("mlp")] = "dense",
 ) -> nn.Module:
     """Pre-norm softmax-attention Transformer (causal for next-token tasks)."""
     if dim % num_heads:
@@ -189,4 +193,5 @@ def transformer(
         norm_layer=norm_layer,
         act_layer=act_layer,
         linear_layer=linear_layer,
+        mlp_layer=mlp_layer,
     )
