@@ -22,6 +22,7 @@ from archsmith.tasks import (
     npz_data,
     selective_copy,
     sklearn_tabular,
+    volumes,
 )
 from archsmith.tasks.base import InputSpec, Split, Task
 from archsmith.tasks.registry import get_task, list_tasks, register_task
@@ -37,4 +38,4 @@ __all__ = [
     "register_task",
 ]
 
-del breast_cancer, csv_data, digits, mqar, npz_data, selective_copy, sklearn_tabular
+del breast_cancer, csv_data, digits, mqar, npz_data, selective_copy, sklearn_tabular, volumes

@@ -1,0 +1,1 @@
+"""Input-dependent channel masks (work in progress)."""

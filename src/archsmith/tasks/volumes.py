@@ -1,0 +1,1 @@
+"""Synthetic 3D volume tasks (work in progress)."""
