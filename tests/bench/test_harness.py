@@ -241,3 +241,24 @@ def test_run_bench_json_path_with_trailing_slash(case: list[BenchContext], tmp_p
         run_bench(CASE, json_path=target, echo=False, _matmul_n=SMALL_N)
     assert not (tmp_path / "not-yet").exists()
     assert case == []
+
+
+def test_rows_with_a_table_key_print_as_separate_tables(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(registry_mod, "CASE_MODULES", ())
+
+    @register_bench("harness_tables", "two tables")
+    def _two(ctx: BenchContext) -> list[dict[str, Any]]:
+        return [{"impl": "a", "ms": 1.0}, {"table": "budget", "depth": 7}, {"impl": "b", "ms": 2.0}]
+
+    try:
+        result = run_bench("harness_tables", echo=True, _matmul_n=SMALL_N)
+    finally:
+        unregister_bench("harness_tables")
+    out = capsys.readouterr().out
+    assert "archsmith bench harness_tables: budget" in out
+    main_table, budget_table = out.split("archsmith bench harness_tables: budget")
+    assert "depth" not in main_table and "ms" in main_table and "table" not in main_table
+    assert "depth" in budget_table and "ms" not in budget_table
+    assert result["rows"][1] == {"table": "budget", "depth": 7}  # the JSON keeps the key

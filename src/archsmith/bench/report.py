@@ -48,7 +48,7 @@ def format_rows_table(rows: Sequence[Mapping[str, Any]], title: str) -> str:
     columns: list[str] = []
     for row in rows:
         columns += [key for key in row if key not in columns]
-    table = Table(title=title)
+    table = Table(title=title, min_width=len(title) + 4)  # a narrow table must not wrap its title
     cells = [[format_value(row[c]) if c in row else "" for c in columns] for row in rows]
     for col in columns:
         # numbers right-aligned; never wrap a cell: a wide table beats a broken number

@@ -67,9 +67,22 @@ def run_bench(
     result: dict[str, Any] = jsonable({"machine": machine, "rows": rows})
     if echo:
         print(format_machine(machine))
-        print(format_rows_table(result["rows"], title=f"archsmith bench {name}"))
+        for table, table_rows in _group_by_table(result["rows"]):
+            title = f"archsmith bench {name}" + (f": {table}" if table else "")
+            print(format_rows_table(table_rows, title=title))
     if json_path is not None:
         written = write_json(json_path, result)
         if echo:
             print(f"wrote {written}")
     return result
+
+
+def _group_by_table(rows: list[dict[str, Any]]) -> list[tuple[str | None, list[dict[str, Any]]]]:
+    """Rows split by their optional ``"table"`` key (first-seen order), so that a case can print
+    several tables (e.g. a timing grid and a memory-budget table); the key itself is dropped
+    from the printed columns and kept in the JSON."""
+    groups: dict[str | None, list[dict[str, Any]]] = {}
+    for row in rows:
+        key = row.get("table")
+        groups.setdefault(key, []).append({k: v for k, v in row.items() if k != "table"})
+    return list(groups.items())
