@@ -1,0 +1,1 @@
+"""U-Net budget table of archsmith bench reversible (work in progress)."""

@@ -1,0 +1,1 @@
+"""archsmith.reversible.irevnet (work in progress)."""

@@ -1,0 +1,1 @@
+"""archsmith.reversible.revcol (work in progress)."""

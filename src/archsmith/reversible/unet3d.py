@@ -1,0 +1,1 @@
+"""archsmith.reversible.unet3d (work in progress)."""
