@@ -104,7 +104,7 @@ def test_transformer_is_causal_on_next_token_tasks() -> None:
 
 def test_cox_mlp_has_no_output_bias() -> None:
     model = create_model("cox_mlp", task="breast-cancer-survival")
-    assert model.head.bias is None
+    assert model.head.risk.bias is None
     x, _ = get_task("breast-cancer-survival").example_batch(4)
     assert model(x).shape == (4, 1)
 

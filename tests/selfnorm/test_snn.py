@@ -83,9 +83,26 @@ def test_registered_snn_models_build_for_their_tasks() -> None:
     model = create_model("snn", task="digits", width=32, depth=3)
     assert isinstance(model, SNN) and model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
     cox = create_model("snn_cox", task="breast-cancer-survival").eval()  # no dropout
-    assert cox.head.bias is None
+    assert cox.head.risk.bias is None and cox.head.classes is None
     x, _ = get_task("breast-cancer-survival").example_batch(4)
     out = cox(x)
     assert out.shape == (4, 1)
-    ref = cox.head(cox.encode(x))
-    assert rel_err(out, ref) == 0.0
+    ref = cox.encode(x) @ cox.head.risk.weight.T
+    assert rel_err(out, ref) < 1e-6
+
+
+def test_snn_cox_with_an_aux_label_has_a_joint_classification_head() -> None:
+    task = get_task("breast-cancer-survival", aux_label="grade")
+    cox = create_model("snn_cox", task=task).eval()
+    x, y = task.example_batch(6)
+    out = cox(x)
+    assert out.shape == (6, 1 + len(task.aux_classes or ()))
+    h = cox.encode(x)
+    assert rel_err(out[:, :1], h @ cox.head.risk.weight.T) < 1e-6
+    classes = cox.head.classes
+    assert classes is not None
+    assert rel_err(out[:, 1:], h @ classes.weight.T + classes.bias) < 1e-6
+    # both heads receive gradient from the task's joint loss
+    task.loss(cox(x), y).backward()
+    assert cox.head.risk.weight.grad is not None and classes.weight.grad is not None
+    assert classes.weight.grad.abs().sum() > 0 and cox.head.risk.weight.grad.abs().sum() > 0

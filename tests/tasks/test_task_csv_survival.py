@@ -273,7 +273,7 @@ MALFORMED = [
     (
         "\n".join(["time,event"] + [f"{i + 1},{i % 2}" for i in range(20)]) + "\n",
         SURV,
-        r"no feature columns besides the duration 'time' and the event 'event'$",
+        r"no feature columns besides the outcome columns 'time', 'event'$",
     ),
     (BASE, {}, r"csv task needs target=COLUMN .*or duration=COLUMN and event=COLUMN"),
     (BASE, {**SURV, "evnt": "event"}, r"csv\.evnt: unknown option \(did you mean 'event'\?\)"),
@@ -307,3 +307,69 @@ def test_duration_row_numbers_count_blank_lines(tmp_path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(ArchsmithError, match=r"negative value '-1' at row 9:"):
         get_task(f"csv:{path}", **SURV)
+
+
+def test_aux_label_column_becomes_the_third_target_column(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    _write_patients(path)
+    plain = get_task(f"csv:{path}", duration="time", event="event")
+    task = get_task(f"csv:{path}", duration="time", event="event", aux_label="stage")
+    assert task.aux_classes == STAGES and task.num_outputs == 1 + len(STAGES)
+    assert task.metric_names == ("c_index", "aux_accuracy")
+    assert not any(name.startswith("stage") for name in task.feature_names or ())
+    frame = pd.read_csv(path)
+    for split in SPLITS:
+        a, b = plain.split(split), task.split(split)
+        assert torch.equal(a.y, b.y[:, :2])  # same rows in the same splits
+        # the class index of each row is its stage's position in the sorted stages
+        for time, label in zip(b.y[:, 0].tolist(), b.y[:, 2].tolist(), strict=True):
+            row = frame.iloc[int(np.argmin(np.abs(frame["time"].to_numpy() - time)))]
+            assert STAGES[int(label)] == row["stage"]
+
+
+AUX_ERRORS = [
+    ({"aux_label": "nope"}, r"aux_label column 'nope' not found"),
+    ({"aux_label": "time"}, r"aux_label must be a column other than the duration and the event"),
+]
+
+
+@pytest.mark.parametrize(("options", "message"), AUX_ERRORS)
+def test_bad_aux_label_is_one_line(tmp_path: Path, options: dict[str, str], message: str) -> None:
+    path = tmp_path / "p.csv"
+    _write_patients(path)
+    with pytest.raises(ArchsmithError, match=message) as info:
+        get_task(f"csv:{path}", duration="time", event="event", **options)
+    assert "\n" not in str(info.value)
+
+
+def test_aux_label_needs_survival_data(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    _write_patients(path)
+    with pytest.raises(ArchsmithError, match=r"aux_label= applies to survival data"):
+        get_task(f"csv:{path}", target="age", aux_label="stage")
+
+
+def test_joint_loss_is_cox_plus_weighted_cross_entropy(tmp_path: Path) -> None:
+    """Against a hand-written log-softmax cross-entropy and the (separately tested) Cox loss."""
+    path = tmp_path / "p.csv"
+    _write_patients(path)
+    task = get_task(
+        f"csv:{path}", duration="time", event="event", aux_label="stage", aux_weight=0.3
+    )
+    torch.manual_seed(0)
+    y = task.train.y
+    output = torch.randn(len(y), 4, dtype=torch.float64, requires_grad=True)
+    labels = y[:, 2].long()
+    logits = output[:, 1:]
+    log_probs = logits - logits.exp().sum(dim=1, keepdim=True).log()
+    ce = -log_probs[torch.arange(len(y)), labels].mean()
+    expected = cox_ph_loss(output[:, 0], y[:, 0], y[:, 1]) + 0.3 * ce
+    got = task.loss(output, y)
+    assert abs(float(got) - float(expected)) < 1e-10
+    (g1,) = torch.autograd.grad(got, output)
+    (g2,) = torch.autograd.grad(expected, output)
+    assert torch.allclose(g1, g2, atol=1e-12)
+    metrics = task.metrics(output.detach(), y)
+    assert metrics["aux_accuracy"] == pytest.approx(
+        float((logits.argmax(1) == labels).double().mean())
+    )

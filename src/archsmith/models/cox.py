@@ -9,13 +9,36 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
+import torch
 from torch import nn
 
-from archsmith.models.mlp import MLP, LayerArg
+from archsmith.models.mlp import MLP
 from archsmith.options import LayerName, Range
-from archsmith.registry import register_model
+from archsmith.registry import LayerArg, register_model
 
-__all__ = ["cox_mlp"]
+__all__ = ["SurvivalHead", "cox_mlp"]
+
+
+class SurvivalHead(nn.Module):
+    """The output of a Cox model: a log-risk score and, optionally, auxiliary class logits.
+
+    ``[B, F] -> [B, 1 + C]``: column 0 is the log hazard ratio (no bias: the partial likelihood
+    ignores a constant shift of the risk, so a bias would be unidentifiable); columns ``1..C``
+    are logits of an auxiliary label learned jointly (SeNMo, Waqas et al., 2024, trains the
+    survival and the classification head on one shared encoder). ``num_outputs = 1`` gives the
+    plain risk model.
+    """
+
+    def __init__(self, in_features: int, num_outputs: int) -> None:
+        super().__init__()
+        self.risk = nn.Linear(in_features, 1, bias=False)
+        self.classes = nn.Linear(in_features, num_outputs - 1) if num_outputs > 1 else None
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        risk = self.risk(h)  # [B, 1]
+        if self.classes is None:
+            return risk
+        return torch.cat([risk, self.classes(h)], dim=-1)  # [B, 1 + C]
 
 
 @register_model(
@@ -32,10 +55,9 @@ def cox_mlp(
     norm_layer: Annotated[LayerArg, LayerName("norm")] = "none",
     dropout: Annotated[float, Range(min=0.0, max=1.0, max_inclusive=False)] = 0.1,
 ) -> nn.Module:
-    """MLP log-risk model for Cox survival analysis (output [B, 1], no output bias)."""
-    # The partial likelihood is invariant to a constant shift of the risk, so a head bias
-    # would be an unidentifiable parameter.
-    return MLP(
+    """MLP log-risk model for Cox survival analysis (output [B, 1], no output bias; with an
+    auxiliary label [B, 1 + C], see :class:`SurvivalHead`)."""
+    model = MLP(
         math.prod(in_shape),
         num_outputs,
         hidden,
@@ -44,3 +66,5 @@ def cox_mlp(
         dropout=dropout,
         head_bias=False,
     )
+    model.head = SurvivalHead(model.head.in_features, num_outputs)
+    return model

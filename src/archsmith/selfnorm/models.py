@@ -9,9 +9,10 @@ from typing import Annotated
 
 from torch import nn
 
+from archsmith.models.cox import SurvivalHead
 from archsmith.options import Range
 from archsmith.registry import register_model
-from archsmith.selfnorm.snn import SNN
+from archsmith.selfnorm.snn import SNN, lecun_normal_
 
 __all__ = ["snn", "snn_cox"]
 
@@ -44,8 +45,11 @@ def snn_cox(
     depth: Annotated[int, Range(min=1)] = 3,
     dropout: Rate = 0.1,
 ) -> nn.Module:
-    """SeNMo-style survival model: SNN encoder, Cox log-risk head (no bias)."""
-    # the Cox partial likelihood ignores a constant shift of the risk: no head bias
-    return SNN(
-        math.prod(in_shape), num_outputs, width=width, depth=depth, dropout=dropout, head_bias=False
-    )
+    """SeNMo-style survival model: SNN encoder, Cox log-risk head (no bias) and, when the task
+    has an auxiliary label, a classification head trained jointly."""
+    model = SNN(math.prod(in_shape), 1, width=width, depth=depth, dropout=dropout)
+    model.head = SurvivalHead(width, num_outputs)
+    for layer in (model.head.risk, model.head.classes):
+        if layer is not None:
+            lecun_normal_(layer)  # the SNN recipe's init for the heads too
+    return model

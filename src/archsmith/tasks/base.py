@@ -11,6 +11,7 @@ classification  logits ``[N, C]``                cross-entropy / accuracy
 regression      ``[N]`` or ``[N, 1]``            MSE on standardized y / rmse (original
                                                  units), r2
 survival        risk scores ``[N]`` or ``[N, 1]``  Cox partial likelihood (Breslow) / c_index
+                (``[N, 1 + C]`` with an aux label) (+ cross-entropy / aux_accuracy)
 sequence        logits ``[N, T, V]``             cross-entropy ignoring -100 / accuracy
 ==============  ===============================  ========================================
 """
@@ -72,7 +73,8 @@ class Split:
     Attributes:
         x: ``[N, *input.shape]``; float32 for image/vector inputs, int64 for tokens.
         y: classification int64 ``[N]``; regression float32 ``[N]`` (standardized with the
-            train mean/std); survival float32 ``[N, 2]`` columns ``(time, event)``; sequence
+            train mean/std); survival float32 ``[N, 2]`` columns ``(time, event)`` (``[N, 3]``
+            ``(time, event, class)`` with an auxiliary class label); sequence
             int64 ``[N, T]`` with ``-100`` where nothing is predicted.
     """
 
@@ -104,6 +106,10 @@ class Task:
             with; metrics undo them so ``rmse`` is in the original units.
         classes: the original class labels, ``classes[k]`` for label ``k`` (classification).
         feature_names: names of the input features (tabular tasks).
+        aux_classes: survival tasks only: the labels of an auxiliary classification target
+            (``y[:, 2]`` holds their indices), learned jointly with the risk by a second head
+            (SeNMo); the model then outputs ``[N, 1 + len(aux_classes)]``.
+        aux_weight: weight of the auxiliary cross-entropy in the loss.
         options: the options :func:`~archsmith.tasks.get_task` built it with, so that
             ``get_task(task.name, **task.options)`` rebuilds it (a spec stores both).
 
@@ -126,13 +132,19 @@ class Task:
         classes: tuple[Any, ...] | None = None,
         feature_names: tuple[str, ...] | None = None,
         options: Mapping[str, Any] | None = None,
+        aux_classes: tuple[Any, ...] | None = None,
+        aux_weight: float = 1.0,
     ) -> None:
         if kind not in _METRICS:
             raise ValueError(f"unknown task kind {kind!r}; kinds: {KINDS}")
+        if aux_classes is not None and (kind != "survival" or len(aux_classes) < 2):
+            raise ValueError("aux_classes: survival tasks only, with two classes or more")
         if num_outputs is None:
             if kind == "classification":
                 raise ValueError("classification tasks need num_outputs (the number of classes)")
             num_outputs = input.vocab_size if kind == "sequence" else 1
+            if aux_classes is not None:
+                num_outputs = 1 + len(aux_classes)
         assert num_outputs is not None
         self.name = name
         self.kind: TaskKind = kind
@@ -141,6 +153,10 @@ class Task:
         self.num_outputs: int = int(num_outputs)
         self.description = description
         self.metric_names, self.primary_metric, self.greater_is_better = _METRICS[kind]
+        self.aux_classes = aux_classes
+        self.aux_weight = float(aux_weight)
+        if aux_classes is not None:
+            self.metric_names = (*self.metric_names, "aux_accuracy")
         self.target_mean = float(target_mean)
         self.target_std = float(target_std)
         self.classes = classes
@@ -171,7 +187,7 @@ class Task:
         if self.kind == "regression":
             return losses.regression_loss(output, target)
         if self.kind == "survival":
-            return losses.survival_loss(output, target)
+            return losses.survival_loss(output, target, self.aux_weight)
         return losses.sequence_loss(output, target)
 
     @torch.no_grad()
@@ -183,7 +199,11 @@ class Task:
         if self.kind == "regression":
             return metrics.regression_metrics(output, target, scale=self.target_std)
         if self.kind == "survival":
-            return {"c_index": metrics.c_index(output, target)}
+            result = {"c_index": metrics.c_index(output, target)}
+            logits = losses.split_survival_output(output, target)[1]
+            if logits is not None:
+                result["aux_accuracy"] = metrics.accuracy(logits, target[:, 2].long())
+            return result
         return {"accuracy": metrics.sequence_accuracy(output, target)}
 
     def model_kwargs(self) -> dict[str, Any]:

@@ -195,6 +195,8 @@ def load_csv_task(
     kind: Literal["classification", "regression"] | None = None,
     split_seed: int = 0,
     standardize: bool = True,
+    aux_label: str | int | None = None,
+    aux_weight: float = 1.0,
 ) -> Task:
     """The task ``csv:PATH``: predict column ``target`` from the other columns, or the survival
     outcome ``(duration, event)``.
@@ -212,6 +214,9 @@ def load_csv_task(
         split_seed: seed of the 70/15/15 split (stratified for classification, and on the event
             for survival).
         standardize: standardize numeric features with train statistics.
+        aux_label: survival data only: a column taken out of the features and learned as an
+            auxiliary class label by a second head, jointly with the risk (SeNMo);
+            ``aux_weight`` weights its cross-entropy in the loss.
     """
     shown = repr(path)
     header, rows, numbers = read_csv_rows(path)
@@ -226,6 +231,11 @@ def load_csv_task(
             f"csv task needs target=COLUMN (--target on the command line), or duration=COLUMN "
             f"and event=COLUMN for survival data (--duration, --event); columns of {shown}: "
             f"{_listing(header)}"
+        )
+    if aux_label is not None and not survival:
+        raise ArchsmithError(
+            "aux_label= applies to survival data (duration= and event=): with target= the "
+            "target itself is the label"
         )
     if survival:
         if duration is None or event is None:
@@ -247,10 +257,17 @@ def load_csv_task(
             raise ArchsmithError(
                 f"duration and event must be two different columns, both are {outcome[0]!r}"
             )
-        if len(header) < 3:
+        if aux_label is not None:
+            outcome.append(_find_column(shown, "aux_label", str(aux_label), header))
+            if outcome[2] in outcome[:2]:
+                raise ArchsmithError(
+                    f"aux_label must be a column other than the duration and the event, got "
+                    f"{outcome[2]!r}"
+                )
+        if len(header) < len(outcome) + 1:
             raise ArchsmithError(
-                f"{shown} has no feature columns besides the duration {outcome[0]!r} and the "
-                f"event {outcome[1]!r}"
+                f"{shown} has no feature columns besides the outcome columns "
+                f"{', '.join(map(repr, outcome))}"
             )
     else:
         outcome = [_find_column(shown, "target", str(target), header)]
@@ -272,6 +289,7 @@ def load_csv_task(
         time = _durations(shown, outcome[0], columns.pop(outcome[0])[0], cells[outcome[0]], numbers)
         columns.pop(outcome[1])
         events = _events(shown, outcome[1], cells[outcome[1]], numbers)
+        labels = columns.pop(outcome[2])[0].astype(str) if aux_label is not None else None
         x, names, numeric_mask = _features(shown, columns, numbers)
         return survival_task(
             f"csv:{path}",
@@ -283,6 +301,8 @@ def load_csv_task(
             numeric_features=numeric_mask,
             feature_names=names,
             event_name=f"{shown} event column {outcome[1]!r}",
+            aux_labels=labels,
+            aux_weight=aux_weight,
         )
 
     y, y_numeric = columns.pop(outcome[0])

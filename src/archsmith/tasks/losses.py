@@ -18,6 +18,7 @@ __all__ = [
     "classification_loss",
     "regression_loss",
     "sequence_loss",
+    "split_survival_output",
     "survival_loss",
 ]
 
@@ -50,10 +51,37 @@ def regression_loss(output: Tensor, target: Tensor) -> Tensor:
     return F.mse_loss(pred, target.to(pred.dtype))
 
 
-def survival_loss(output: Tensor, target: Tensor) -> Tensor:
-    """Cox loss of risk scores ``output`` ``[N]``/``[N, 1]``; ``target`` ``[N, 2]`` = (time, event)."""
-    risk = as_scores(output, target.shape[0], "survival")
-    return cox_ph_loss(risk, target[:, 0], target[:, 1])
+def split_survival_output(output: Tensor, target: Tensor) -> tuple[Tensor, Tensor | None]:
+    """``(risk [N], class logits [N, C] or None)`` of a survival model's ``output``.
+
+    Without an auxiliary label (``target`` ``[N, 2]``) the output is the risk score ``[N]`` or
+    ``[N, 1]``; with one (``target`` ``[N, 3]`` = (time, event, class)) it is ``[N, 1 + C]``:
+    the log-risk in column 0, then the class logits (SeNMo's joint survival + classification
+    heads).
+    """
+    n = target.shape[0]
+    if target.dim() == 2 and target.shape[1] == 3:
+        if output.dim() != 2 or output.shape[0] != n or output.shape[1] < 2:
+            raise ArchsmithError(
+                f"survival output with an auxiliary label must have shape [{n}, 1 + classes], "
+                f"got {list(output.shape)}"
+            )
+        return output[:, 0], output[:, 1:]
+    return as_scores(output, n, "survival"), None
+
+
+def survival_loss(output: Tensor, target: Tensor, aux_weight: float = 1.0) -> Tensor:
+    """Cox loss of risk scores ``output`` ``[N]``/``[N, 1]``; ``target`` ``[N, 2]`` = (time, event).
+
+    With an auxiliary class label (``target`` ``[N, 3]``, ``output`` ``[N, 1 + C]``) the
+    cross-entropy of the class logits, times ``aux_weight``, is added: the classification head
+    trained jointly with the Cox head (SeNMo, Waqas et al., 2024).
+    """
+    risk, logits = split_survival_output(output, target)
+    loss = cox_ph_loss(risk, target[:, 0], target[:, 1])
+    if logits is not None:
+        loss = loss + aux_weight * F.cross_entropy(logits, target[:, 2].long())
+    return loss
 
 
 def sequence_loss(output: Tensor, target: Tensor) -> Tensor:

@@ -12,7 +12,7 @@ import math
 import numpy as np
 from torch import Tensor
 
-from archsmith.tasks.losses import IGNORE_INDEX, as_scores
+from archsmith.tasks.losses import IGNORE_INDEX, as_scores, split_survival_output
 
 __all__ = ["accuracy", "c_index", "regression_metrics", "sequence_accuracy"]
 
@@ -64,7 +64,7 @@ def c_index(output: Tensor, target: Tensor) -> float:
     from sksurv.exceptions import NoComparablePairException
     from sksurv.metrics import concordance_index_censored
 
-    risk = as_scores(output, target.shape[0], "survival").double().cpu().numpy()
+    risk = split_survival_output(output, target)[0].double().cpu().numpy()
     y = target.double().cpu().numpy()
     event = y[:, 1] > 0.5
     if not event.any() or not np.isfinite(risk).all():

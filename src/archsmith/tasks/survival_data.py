@@ -8,6 +8,8 @@ numeric features are standardized with the train split's statistics (one-hot ind
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -30,6 +32,9 @@ def survival_task(
     numeric_features: np.ndarray | None = None,
     feature_names: tuple[str, ...] | None = None,
     event_name: str = "event",
+    aux_labels: np.ndarray | None = None,
+    aux_weight: float = 1.0,
+    options: dict[str, Any] | None = None,
 ) -> Task:
     """Build the survival task from features and outcomes.
 
@@ -41,6 +46,10 @@ def survival_task(
         standardize: standardize ``x`` with train statistics (only the ``numeric_features``
             mask where given).
         event_name: how errors name the event column (``"'d.csv' event column 'died'"``).
+        aux_labels: ``[N]`` an auxiliary class label per sample (any sortable values): ``y``
+            gains a third column with the class index, learned by a second head (SeNMo's
+            joint classification); its classes are the sorted distinct labels.
+        aux_weight: weight of the auxiliary cross-entropy in the loss.
 
     Raises:
         ArchsmithError: no events at all (the partial likelihood has no terms).
@@ -58,7 +67,20 @@ def survival_task(
         raise ArchsmithError(
             f"{event_name} has no events: the Cox partial likelihood needs at least one"
         )
-    y = np.stack([time, event.astype(np.float64)], axis=1).astype(np.float32)  # [N, 2]
+    columns = [time, event.astype(np.float64)]
+    aux_classes: tuple[Any, ...] | None = None
+    if aux_labels is not None:
+        aux_labels = np.asarray(aux_labels).reshape(-1)
+        if aux_labels.shape[0] != time.shape[0]:
+            raise ValueError(f"aux_labels has {aux_labels.shape[0]} values for {len(time)} samples")
+        classes, index = np.unique(aux_labels, return_inverse=True)
+        if len(classes) < 2:
+            raise ArchsmithError(
+                f"the auxiliary label has a single class {classes[0]!r}: nothing to classify"
+            )
+        aux_classes = tuple(c.item() if hasattr(c, "item") else c for c in classes)
+        columns.append(index.astype(np.float64))
+    y = np.stack(columns, axis=1).astype(np.float32)  # [N, 2] or [N, 3]
     parts = split_indices(len(y), stratify=y[:, 1], seed=split_seed)
     if standardize:
         x = standardize_splits(x, parts[0], columns=numeric_features)
@@ -70,4 +92,7 @@ def survival_task(
         InputSpec("vector", (int(x.shape[1]),)),
         *splits,
         feature_names=feature_names,
+        aux_classes=aux_classes,
+        aux_weight=aux_weight,
+        options=options,
     )
