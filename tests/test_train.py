@@ -90,3 +90,74 @@ def test_divergence_is_reported(tmp_path) -> None:
         model.head.weight.fill_(float("nan"))
     with pytest.raises(ArchsmithError, match="training diverged: loss is nan"):
         fit(model, task, TrainConfig(epochs=1), progress=False)
+
+
+def _snapshots(model: torch.nn.Module, into: list[dict[str, torch.Tensor]]):
+    def record(end: EpochEnd) -> None:
+        into.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+
+    return record
+
+
+def test_swa_weights_are_the_mean_of_the_late_epochs(tmp_path) -> None:
+    model, task, _ = small_run(tmp_path, "swa")
+    cfg = TrainConfig(epochs=6, batch_size=128, lr=1e-2, seed=3, weights="swa", swa_start=0.5)
+    seen: list[dict[str, torch.Tensor]] = []
+    result = fit(
+        model,
+        task,
+        cfg,
+        out_dir=tmp_path / "swa",
+        progress=False,
+        callbacks=[_snapshots(model, seen)],
+    )
+    assert result.epochs_run == 6 and len(seen) == 6
+    late = seen[3:]  # epochs 4, 5, 6 are after 0.5 * 6
+    for key, value in model.state_dict().items():
+        if value.is_floating_point():
+            expected = torch.stack([s[key].double() for s in late]).mean(0).float()
+            assert torch.allclose(value, expected, atol=1e-6), key
+    assert evaluate(model, task, "test")["accuracy"] == pytest.approx(result.test["accuracy"])
+    # the run directory's model file holds the same average
+    from archsmith.checkpoint import load_model
+
+    again = create_model("mlp", task=task, hidden=[32], dropout=0.1)
+    load_model(tmp_path / "swa" / "model.safetensors", again)
+    for a, b in zip(again.parameters(), model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_last_weights_train_every_epoch_and_keep_the_last(tmp_path) -> None:
+    model, task, _ = small_run(tmp_path, "last")
+    cfg = TrainConfig(epochs=5, batch_size=256, lr=1e-7, patience=1, seed=0, weights="last")
+    seen: list[dict[str, torch.Tensor]] = []
+    result = fit(model, task, cfg, progress=False, callbacks=[_snapshots(model, seen)])
+    assert not result.stopped_early and result.epochs_run == 5
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, seen[-1][key])
+
+
+def test_swa_resume_equals_uninterrupted(tmp_path) -> None:
+    cfg = TrainConfig(epochs=6, batch_size=128, lr=1e-2, seed=3, weights="swa", swa_start=0.3)
+    model, task, _ = small_run(tmp_path, "full")
+    full = fit(model, task, cfg, out_dir=tmp_path / "full", progress=False)
+
+    def interrupt(end: EpochEnd) -> None:
+        if end.epoch == 4:  # two epochs already averaged
+            raise KeyboardInterrupt
+
+    cut, task, _ = small_run(tmp_path, "cut")
+    with pytest.raises(KeyboardInterrupt):
+        fit(cut, task, cfg, out_dir=tmp_path / "cut", progress=False, callbacks=[interrupt])
+    fresh = create_model("mlp", task=task, hidden=[32], dropout=0.1)
+    resumed = fit(fresh, task, cfg, out_dir=tmp_path / "cut", resume=True, progress=False)
+    assert resumed.test == full.test
+    for a, b in zip(fresh.parameters(), model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_bad_weights_option() -> None:
+    with pytest.raises(ArchsmithError, match="weights"):
+        TrainConfig(weights="mean")  # type: ignore[arg-type]
+    with pytest.raises(ArchsmithError, match="swa_start"):
+        TrainConfig(swa_start=1.0)

@@ -24,7 +24,13 @@ from torch import nn
 from archsmith.errors import ArchsmithError
 from archsmith.io import atomic_write
 
-__all__ = ["load_model", "load_training_state", "save_model", "save_training_state"]
+__all__ = [
+    "load_model",
+    "load_training_extras",
+    "load_training_state",
+    "save_model",
+    "save_training_state",
+]
 
 _STATE_KEY = "archsmith_state"
 
@@ -79,13 +85,19 @@ def save_training_state(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     state: dict[str, Any],
+    extra: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write everything needed to continue training to one safetensors file, atomically.
 
     Args:
         state: JSON-able trainer state (epoch, step, early-stopping counters, ...).
+        extra: more named tensors the trainer keeps (e.g. a running weight average); read
+            back with :func:`load_training_extras`.
     """
     tensors = {f"model.{k}": v for k, v in _detached(model.state_dict()).items()}
+    tensors.update(
+        {f"extra.{k}": v.detach().clone().contiguous() for k, v in (extra or {}).items()}
+    )
     opt = optimizer.state_dict()
     opt_meta: dict[str, Any] = {"param_groups": opt["param_groups"], "scalars": {}}
     for pid, pstate in opt["state"].items():
@@ -129,3 +141,8 @@ def load_training_state(
     )
     torch.set_rng_state(tensors["rng.torch"])
     return dict(meta["trainer"])
+
+
+def load_training_extras(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """The ``extra`` tensors :func:`save_training_state` wrote (empty when there were none)."""
+    return {k[len("extra.") :]: v for k, v in _read(path).items() if k.startswith("extra.")}

@@ -15,19 +15,26 @@ A run directory holds:
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
-from archsmith.checkpoint import load_model, load_training_state, save_model, save_training_state
+from archsmith.checkpoint import (
+    load_model,
+    load_training_extras,
+    load_training_state,
+    save_model,
+    save_training_state,
+)
 from archsmith.errors import ArchsmithError
 from archsmith.io import atomic_write_json
 from archsmith.layers.aux_loss import training_loss
@@ -61,6 +68,15 @@ class TrainConfig:
             (``None``: never stop early).
         grad_clip: maximum global gradient norm (``None``: no clipping).
         seed: seeds the data order and all randomness in training.
+        weights: which weights the run ends with (and writes to ``model.safetensors``):
+            ``"best"`` — those of the best validation epoch (early stopping applies);
+            ``"last"`` — those of the last epoch; ``"swa"`` — the average of the weights of
+            every epoch after ``swa_start * epochs`` (stochastic weight averaging, Izmailov et
+            al., 2018; float buffers such as BatchNorm statistics are averaged too, integer
+            ones come from the last epoch). ``"last"`` and ``"swa"`` train all ``epochs``:
+            they are for data so small that a validation metric is too noisy to select on
+            (a 15% validation part of 200 patients holds a handful of events).
+        swa_start: with ``weights="swa"``, the share of epochs before averaging begins.
     """
 
     epochs: int = 30
@@ -73,6 +89,8 @@ class TrainConfig:
     grad_clip: float | None = 1.0
     seed: int = 0
     eval_batch_size: int = 512
+    weights: Literal["best", "last", "swa"] = "best"
+    swa_start: float = 0.5
 
     def __post_init__(self) -> None:
         checks = {
@@ -83,6 +101,8 @@ class TrainConfig:
             "warmup_fraction": 0 <= self.warmup_fraction < 1,
             "patience": self.patience is None or self.patience >= 1,
             "grad_clip": self.grad_clip is None or self.grad_clip > 0,
+            "weights": self.weights in ("best", "last", "swa"),
+            "swa_start": 0 <= self.swa_start < 1,
         }
         for name, ok in checks.items():
             if not ok:
@@ -208,14 +228,18 @@ def fit(
         "stopped_early": False,
         "history": [],
         "config": asdict(config),
+        "swa_count": 0,
     }
     best_weights: dict[str, torch.Tensor] | None = None
+    swa_sum: dict[str, torch.Tensor] = {}
     if resume:
         if run is None:
             raise ArchsmithError("resume: needs a run directory (out_dir)")
         if not (run / RESUME_FILE).exists():
             raise ArchsmithError(f"resume: nothing to resume in {str(run)!r} (no {RESUME_FILE})")
         state = load_training_state(run / RESUME_FILE, model, optimizer)
+        swa_sum = load_training_extras(run / RESUME_FILE)
+        state.setdefault("swa_count", 0)
     else:
         seed_rng = torch.Generator().manual_seed(config.seed)
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=seed_rng)))
@@ -266,13 +290,21 @@ def fit(
             improved = _improved(val[metric], state["best"], greater)
             if improved:
                 state.update(best=val[metric], best_epoch=epoch, bad_epochs=0)
-                if run is not None:
-                    save_model(run / MODEL_FILE, model)
-                else:
-                    best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                if config.weights == "best":
+                    if run is not None:
+                        save_model(run / MODEL_FILE, model)
+                    else:
+                        best_weights = _copy_state(model)
             else:
                 state["bad_epochs"] += 1
-            if config.patience is not None and state["bad_epochs"] >= config.patience:
+            if config.weights == "swa" and epoch > config.swa_start * config.epochs:
+                _accumulate(swa_sum, model)
+                state["swa_count"] += 1
+            if config.weights != "best" and run is not None:
+                # the weights this run would end with if it stopped now
+                save_model(run / MODEL_FILE, _final_model(model, swa_sum, state["swa_count"]))
+            stop = config.patience is not None and state["bad_epochs"] >= config.patience
+            if stop and config.weights == "best":
                 state["stopped_early"] = True
             train_loss = loss_sum / max(1, batches)
             state["history"].append(
@@ -289,14 +321,17 @@ def fit(
                 val=f"{metric} {val[metric]:.4f}",
             )
             if run is not None:
-                save_training_state(run / RESUME_FILE, model, optimizer, state)
+                save_training_state(run / RESUME_FILE, model, optimizer, state, extra=swa_sum)
             for callback in callbacks:
                 callback(EpochEnd(epoch, train_loss, val, improved))
 
-    if run is not None and (run / MODEL_FILE).exists():
-        load_model(run / MODEL_FILE, model)
-    elif best_weights is not None:
-        model.load_state_dict(best_weights)
+    if config.weights == "best":
+        if run is not None and (run / MODEL_FILE).exists():
+            load_model(run / MODEL_FILE, model)
+        elif best_weights is not None:
+            model.load_state_dict(best_weights)
+    elif config.weights == "swa" and state["swa_count"]:
+        _load_average(model, swa_sum, state["swa_count"])
     result = FitResult(
         val=evaluate(model, task, "val", config.eval_batch_size),
         test=evaluate(model, task, "test", config.eval_batch_size),
@@ -316,3 +351,33 @@ def fit(
             },
         )
     return result
+
+
+def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _accumulate(total: dict[str, torch.Tensor], model: nn.Module) -> None:
+    """Add ``model``'s floating-point weights and buffers to the running sum ``total``
+    (float64, so that a long average does not lose the small late changes)."""
+    for key, value in model.state_dict().items():
+        if value.is_floating_point():
+            value = value.detach().double()
+            total[key] = total[key] + value if key in total else value.clone()
+
+
+def _load_average(model: nn.Module, total: dict[str, torch.Tensor], count: int) -> None:
+    """Load ``total / count`` into ``model``'s floating-point entries (the rest stay)."""
+    state = model.state_dict()
+    for key, value in total.items():
+        state[key].copy_((value / count).to(state[key].dtype))
+
+
+def _final_model(model: nn.Module, total: dict[str, torch.Tensor], count: int) -> nn.Module:
+    """``model`` itself (weights="last", or no epoch averaged yet) or a copy holding the
+    running average (weights="swa")."""
+    if not count:
+        return model
+    averaged = copy.deepcopy(model)
+    _load_average(averaged, total, count)
+    return averaged

@@ -66,5 +66,6 @@ def cox_mlp(
         dropout=dropout,
         head_bias=False,
     )
-    model.head = SurvivalHead(model.head.in_features, num_outputs)
+    width = hidden[-1] if hidden else math.prod(in_shape)
+    model.head = SurvivalHead(width, num_outputs)
     return model

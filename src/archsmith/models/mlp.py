@@ -55,7 +55,7 @@ class MLP(nn.Module):
                 layers.append(nn.Dropout(dropout))
             width = h
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(width, num_outputs, bias=head_bias)
+        self.head: nn.Module = nn.Linear(width, num_outputs, bias=head_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))

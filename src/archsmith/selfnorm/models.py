@@ -48,8 +48,9 @@ def snn_cox(
     """SeNMo-style survival model: SNN encoder, Cox log-risk head (no bias) and, when the task
     has an auxiliary label, a classification head trained jointly."""
     model = SNN(math.prod(in_shape), 1, width=width, depth=depth, dropout=dropout)
-    model.head = SurvivalHead(width, num_outputs)
-    for layer in (model.head.risk, model.head.classes):
+    head = SurvivalHead(width, num_outputs)
+    for layer in (head.risk, head.classes):
         if layer is not None:
             lecun_normal_(layer)  # the SNN recipe's init for the heads too
+    model.head = head
     return model

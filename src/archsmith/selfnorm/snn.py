@@ -61,7 +61,7 @@ class SNN(nn.Module):
         dims = [in_features] + [width] * depth
         self.flatten = nn.Flatten()
         self.body = nn.Sequential(*(selu_layer(a, b, dropout) for a, b in itertools.pairwise(dims)))
-        self.head = lecun_normal_(nn.Linear(dims[-1], num_outputs, bias=head_bias))
+        self.head: nn.Module = lecun_normal_(nn.Linear(dims[-1], num_outputs, bias=head_bias))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The representation before the head: ``[B, *] -> [B, width]``."""
