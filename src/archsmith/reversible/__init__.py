@@ -1,5 +1,33 @@
-"""Family 1: reversible and invertible networks (training memory flat in depth)."""
+"""Family 1: reversible and invertible networks (training memory flat in depth).
+
+- :mod:`~archsmith.reversible.couplings` — invertible blocks from arbitrary functions:
+  :class:`AdditiveCoupling` (RevNet), :class:`MultiSplitCoupling` (N-way),
+  :class:`AffineCoupling` (RealNVP-style, scale never zero).
+- :mod:`~archsmith.reversible.engine` — :class:`ReversibleSequence`: forward keeps only the
+  output, backward reconstructs each block's input and recomputes its local graph;
+  ``reversible=False`` (or :func:`set_reversible`) gives the plain-autograd twin.
+"""
 
 from archsmith.reversible import irevnet as _irevnet  # noqa: F401  (registers models)
 from archsmith.reversible import revcol as _revcol  # noqa: F401  (registers models)
 from archsmith.reversible import unet3d as _unet3d  # noqa: F401  (registers models)
+from archsmith.reversible.couplings import (
+    AdditiveCoupling,
+    AffineCoupling,
+    Coupling,
+    MultiSplitCoupling,
+    ReverseStep,
+    part_sizes,
+)
+from archsmith.reversible.engine import ReversibleSequence, set_reversible
+
+__all__ = [
+    "AdditiveCoupling",
+    "AffineCoupling",
+    "Coupling",
+    "MultiSplitCoupling",
+    "ReverseStep",
+    "ReversibleSequence",
+    "part_sizes",
+    "set_reversible",
+]

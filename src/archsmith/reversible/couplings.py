@@ -1,0 +1,422 @@
+"""Couplings: invertible blocks built from arbitrary (non-invertible) functions.
+
+A coupling splits its input along ``dim`` into parts and updates each part by a function of the
+others, so that the input can be recomputed exactly from the output:
+
+- :class:`AdditiveCoupling` — RevNet (Gomez et al., "The Reversible Residual Network:
+  Backpropagation Without Storing Activations", NeurIPS 2017): ``x = (x1, x2)``,
+  ``y1 = x1 + F(x2)``, ``y2 = x2 + G(y1)``; inverse ``x2 = y2 - G(y1)``, ``x1 = y1 - F(x2)``.
+- :class:`MultiSplitCoupling` — the N-way generalisation of Zhao et al., "Memory-Efficient
+  Differentiable Transformer Architecture Search" (Findings of ACL 2021): ``N`` parts, part
+  ``i`` updated as ``y_i = x_i + f_i(y_1 .. y_{i-1}, x_{i+1} .. x_N)`` (the other parts,
+  concatenated along ``dim`` in their order); the inverse undoes the updates from the last.
+- :class:`AffineCoupling` — RealNVP / Glow (Dinh et al., ICLR 2017; Kingma & Dhariwal, NeurIPS
+  2018): ``y1 = x1``, ``y2 = x2 * s(x1) + t(x1)``, with a scale that can never be zero.
+
+Every coupling also implements :meth:`Coupling.reverse_step`, the unit of work of
+:class:`~archsmith.reversible.engine.ReversibleSequence`'s backward: from the block's output and
+its gradient, reconstruct the input, recompute the local graph and return the input's gradient
+and the parameters' gradients. The built-in couplings evaluate each function exactly once there
+(the evaluation that inverts the block is the one that is differentiated).
+
+Writing a coupling: subclass :class:`Coupling`, implement ``forward`` and ``inverse``, and call
+every sub-function through :meth:`Coupling.call` with a key of its own, so the engine can replay
+its random state (dropout) in backward. The inherited :meth:`Coupling.reverse_step` then works
+(it inverts, then recomputes forward: each function twice); override it to fuse the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from archsmith.errors import ArchsmithError
+from archsmith.reversible._rng import RngTape
+
+__all__ = [
+    "AdditiveCoupling",
+    "AffineCoupling",
+    "Coupling",
+    "MultiSplitCoupling",
+    "ReverseStep",
+    "part_sizes",
+]
+
+
+class ReverseStep(NamedTuple):
+    """What :meth:`Coupling.reverse_step` returns.
+
+    Attributes:
+        x: the reconstructed input (detached).
+        dx: the gradient of the loss w.r.t. ``x`` (detached), or None when not asked for.
+        param_grads: ``(parameter, gradient)`` pairs for this block's trainable parameters; a
+            parameter may appear more than once (used twice): the engine sums them.
+    """
+
+    x: Tensor
+    dx: Tensor | None
+    param_grads: list[tuple[Tensor, Tensor]]
+
+
+def part_sizes(channels: int, parts: int) -> tuple[int, ...]:
+    """Split ``channels`` into ``parts`` sizes as equal as possible, the first ones larger.
+
+    ``part_sizes(7, 2) == (4, 3)``: the sizes the couplings use when none are given (as
+    :func:`torch.chunk` does for two parts), so builders know what each function maps between.
+    """
+    if parts < 1:
+        raise ArchsmithError(f"a coupling needs at least one part, got {parts}")
+    if channels < parts:
+        raise ArchsmithError(
+            f"cannot split {channels} channel(s) into {parts} non-empty parts "
+            "(a coupling part would be empty)"
+        )
+    base, extra = divmod(channels, parts)
+    return tuple(base + (1 if i < extra else 0) for i in range(parts))
+
+
+def _trainable(module: nn.Module) -> list[Tensor]:
+    return [p for p in module.parameters() if p.requires_grad]
+
+
+class Coupling(nn.Module):
+    """An invertible block: ``forward(x) -> y`` and its exact algebraic inverse ``inverse(y)``.
+
+    Args:
+        dim: the dimension split into parts (1: channels of ``[B, C, *S]``; -1: features of
+            ``[B, T, D]`` for Transformers).
+    """
+
+    def __init__(self, dim: int = 1) -> None:
+        super().__init__()
+        self.dim = dim
+        self._rng_tape: RngTape | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def inverse(self, y: Tensor) -> Tensor:
+        """``x`` such that ``forward(x) == y`` (exact up to floating-point rounding)."""
+        raise NotImplementedError
+
+    def call(self, key: int, fn: Callable[..., Tensor], *args: Tensor) -> Tensor:
+        """``fn(*args)``, with the random state of call site ``key`` recorded or replayed when
+        the engine runs this block (every sub-function call of one forward gets its own key)."""
+        tape = self._rng_tape
+        if tape is None:
+            return fn(*args)
+        with tape.at(key):
+            return fn(*args)
+
+    @contextmanager
+    def rng_tape(self, tape: RngTape | None) -> Iterator[None]:
+        """Run the block with ``tape`` recording or replaying its sub-functions' random state."""
+        previous, self._rng_tape = self._rng_tape, tape
+        try:
+            yield
+        finally:
+            self._rng_tape = previous
+
+    def reverse_step(self, y: Tensor, dy: Tensor, *, need_input_grad: bool = True) -> ReverseStep:
+        """Reconstruct the input from ``y`` and backpropagate ``dy`` through this block.
+
+        Args:
+            y: the block's output ``[B, C, ...]`` (no grad).
+            dy: the loss's gradient w.r.t. ``y``, same shape.
+            need_input_grad: compute ``dx`` (False for a first block whose input needs none).
+
+        Generic version: invert without grad, then recompute forward with grad (every function
+        runs twice). Subclasses fuse the two.
+        """
+        with torch.no_grad():
+            x = self.inverse(y)
+        params = _trainable(self)
+        with torch.enable_grad():
+            leaf = x.detach().requires_grad_(need_input_grad)
+            out = self(leaf)
+        inputs = ([leaf] if need_input_grad else []) + params
+        if not inputs or not out.requires_grad:
+            return ReverseStep(x.detach(), torch.zeros_like(x) if need_input_grad else None, [])
+        grads = torch.autograd.grad(out, inputs, dy, allow_unused=True)
+        dx = None
+        if need_input_grad:
+            dx = grads[0] if grads[0] is not None else torch.zeros_like(x)
+            grads = grads[1:]
+        pairs = [(p, g) for p, g in zip(params, grads, strict=True) if g is not None]
+        return ReverseStep(x.detach(), dx, pairs)
+
+
+class MultiSplitCoupling(Coupling):
+    """N-way additive coupling (Zhao et al., Findings of ACL 2021).
+
+    ``x: [B, C, ...]`` is split along ``dim`` into ``x_1 .. x_N`` (``N = len(fns)``); part ``i``
+    becomes ``y_i = x_i + fns[i](o_i)`` where ``o_i`` concatenates the other parts in order,
+    already-updated ones for ``j < i``: ``o_i = cat(y_1 .. y_{i-1}, x_{i+1} .. x_N)``. So
+    ``fns[i]`` maps ``[B, C - c_i, ...] -> [B, c_i, ...]``.
+
+    Args:
+        fns: the N >= 2 update functions (any modules).
+        dim: the split dimension. Default 1 (channels).
+        splits: part sizes along ``dim`` (summing to the input's size); default
+            :func:`part_sizes` (as equal as possible, the first ones larger).
+    """
+
+    def __init__(
+        self, fns: Sequence[nn.Module], dim: int = 1, splits: Sequence[int] | None = None
+    ) -> None:
+        super().__init__(dim)
+        if len(fns) < 2:
+            raise ArchsmithError(f"a multi-split coupling needs >= 2 functions, got {len(fns)}")
+        for i, fn in enumerate(fns):
+            if not isinstance(fn, nn.Module):
+                raise ArchsmithError(
+                    f"coupling function {i} must be an nn.Module, got {type(fn).__name__}"
+                )
+        if splits is not None:
+            splits = tuple(int(s) for s in splits)
+            if len(splits) != len(fns):
+                raise ArchsmithError(
+                    f"coupling splits {list(splits)} give {len(splits)} parts for {len(fns)} "
+                    "functions"
+                )
+            if min(splits) < 1:
+                raise ArchsmithError(f"coupling splits {list(splits)}: a part would be empty")
+        self.fns = nn.ModuleList(fns)
+        self.splits = splits
+
+    def sizes(self, x: Tensor) -> tuple[int, ...]:
+        """The part sizes along ``dim`` for input ``x``."""
+        channels = x.shape[self.dim]
+        if self.splits is None:
+            return part_sizes(channels, len(self.fns))
+        if sum(self.splits) != channels:
+            raise ArchsmithError(
+                f"coupling splits {list(self.splits)} sum to {sum(self.splits)}, but the input "
+                f"has {channels} along dim {self.dim} (shape {list(x.shape)})"
+            )
+        return self.splits
+
+    def _others(self, parts: list[Tensor], i: int) -> Tensor:
+        rest = parts[:i] + parts[i + 1 :]
+        return rest[0] if len(rest) == 1 else torch.cat(rest, self.dim)
+
+    def _update(self, i: int, parts: list[Tensor]) -> Tensor:
+        """``fns[i]`` of the other parts, checked against part ``i``'s shape."""
+        h = self.call(i, self.fns[i], self._others(parts, i))
+        if h.shape != parts[i].shape:
+            raise ArchsmithError(
+                f"coupling function {i} ({type(self.fns[i]).__name__}) returned shape "
+                f"{list(h.shape)}, but the part it updates has shape {list(parts[i].shape)}"
+            )
+        return h
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x: [B, C, ...] -> y: [B, C, ...]``."""
+        parts = list(x.split(self.sizes(x), self.dim))
+        for i in range(len(parts)):
+            parts[i] = parts[i] + self._update(i, parts)
+        return torch.cat(parts, self.dim)
+
+    def inverse(self, y: Tensor) -> Tensor:
+        """``y: [B, C, ...] -> x: [B, C, ...]``, undoing the updates from the last one."""
+        parts = list(y.split(self.sizes(y), self.dim))
+        for i in reversed(range(len(parts))):
+            parts[i] = parts[i] - self._update(i, parts)
+        return torch.cat(parts, self.dim)
+
+    def reverse_step(self, y: Tensor, dy: Tensor, *, need_input_grad: bool = True) -> ReverseStep:
+        """Fused inversion and backward: each function is evaluated once, with grad.
+
+        Undoing update ``i`` (from the last): ``h = f_i(o_i)`` with ``o_i`` a leaf,
+        ``x_i = y_i - h``; the gradient flows ``d o_i += J_{f_i}^T d y_i`` into the other parts,
+        while ``d x_i = d y_i`` (the update is a residual).
+        """
+        sizes = self.sizes(y)
+        parts = list(y.split(sizes, self.dim))
+        grads = list(dy.split(sizes, self.dim))
+        pairs: list[tuple[Tensor, Tensor]] = []
+        for i in reversed(range(len(parts))):
+            fn = self.fns[i]
+            params = _trainable(fn)
+            # the other parts carry gradient to earlier updates (j < i), or to the input
+            need_others = need_input_grad or i > 0
+            with torch.enable_grad():
+                others = self._others(parts, i).detach().requires_grad_(need_others)
+                h = self.call(i, fn, others)
+            parts[i] = parts[i] - h.detach()
+            inputs = ([others] if need_others else []) + params
+            if not inputs or not h.requires_grad:
+                continue
+            got = torch.autograd.grad(h, inputs, grads[i], allow_unused=True)
+            if need_others:
+                d_others, got = got[0], got[1:]
+                if d_others is not None:
+                    rest = [j for j in range(len(parts)) if j != i]
+                    pieces = d_others.split([sizes[j] for j in rest], self.dim)
+                    for j, piece in zip(rest, pieces, strict=True):
+                        grads[j] = grads[j] + piece
+            pairs += [(p, g) for p, g in zip(params, got, strict=True) if g is not None]
+        x = torch.cat(parts, self.dim)
+        dx = torch.cat(grads, self.dim) if need_input_grad else None
+        return ReverseStep(x, dx, pairs)
+
+
+class AdditiveCoupling(MultiSplitCoupling):
+    """RevNet's additive coupling (Gomez et al., NeurIPS 2017).
+
+    ``x: [B, C, ...] = (x1, x2)`` split along ``dim``; ``y1 = x1 + F(x2)``,
+    ``y2 = x2 + G(y1)``. With ``C`` odd the default split is ``(ceil(C/2), floor(C/2))``:
+    ``F`` maps ``c2 -> c1`` and ``G`` maps ``c1 -> c2`` along ``dim`` (:func:`part_sizes`).
+
+    Args:
+        f: ``F``, updating the first part from the second.
+        g: ``G``, updating the second part from the new first.
+        dim: the split dimension. Default 1 (channels); -1 for ``[B, T, D]`` sequences.
+        split: size of the first part; default ``ceil(C/2)``.
+    """
+
+    def __init__(self, f: nn.Module, g: nn.Module, dim: int = 1, split: int | None = None):
+        if split is not None and split < 1:
+            raise ArchsmithError(f"additive coupling split {split}: the first part would be empty")
+        super().__init__([f, g], dim)
+        self._first = split
+
+    @property
+    def f(self) -> nn.Module:
+        return self.fns[0]
+
+    @property
+    def g(self) -> nn.Module:
+        return self.fns[1]
+
+    def sizes(self, x: Tensor) -> tuple[int, ...]:
+        channels = x.shape[self.dim]
+        if self._first is None:
+            return part_sizes(channels, 2)
+        if channels - self._first < 1:
+            raise ArchsmithError(
+                f"additive coupling split {self._first} leaves an empty second part of an input "
+                f"with {channels} along dim {self.dim}"
+            )
+        return (self._first, channels - self._first)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, split={self._first}"
+
+
+class AffineCoupling(Coupling):
+    """Affine coupling (Dinh et al., "Density estimation using Real NVP", ICLR 2017).
+
+    ``x: [B, C, ...] = (x1, x2)`` split along ``dim``; ``y1 = x1`` and
+    ``y2 = x2 * s + t`` with ``(r, t) = net(x1)`` split in two along ``dim``; ``net`` maps
+    ``[B, c1, ...] -> [B, 2 * c2, ...]``. The scale can never be zero, so the inverse
+    ``x2 = (y2 - t) / s`` always exists:
+
+    - ``"exp_tanh"``: ``s = exp(tanh(r))`` in ``[1/e, e]`` (bounded both ways, so a deep stack
+      stays well conditioned);
+    - ``"sigmoid"``: ``s = sigmoid(r + 2) + eps`` in ``(eps, 1 + eps)`` (Glow's choice,
+      Kingma & Dhariwal 2018, with ``eps`` keeping it away from 0 in floating point).
+
+    Only ``x2`` changes: alternate with another coupling (or another split) to transform all.
+
+    Args:
+        net: the conditioner.
+        dim: the split dimension. Default 1.
+        split: size of ``x1``; default ``ceil(C/2)``.
+        scale: ``"exp_tanh"`` (default) or ``"sigmoid"``.
+        eps: floor of the sigmoid scale. Default 1e-3.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        dim: int = 1,
+        *,
+        split: int | None = None,
+        scale: Literal["exp_tanh", "sigmoid"] = "exp_tanh",
+        eps: float = 1e-3,
+    ) -> None:
+        super().__init__(dim)
+        if not isinstance(net, nn.Module):
+            raise ArchsmithError(
+                f"affine coupling net must be an nn.Module, got {type(net).__name__}"
+            )
+        if scale not in ("exp_tanh", "sigmoid"):
+            raise ArchsmithError(
+                f"affine coupling scale must be 'exp_tanh' or 'sigmoid', got {scale!r}"
+            )
+        if not eps > 0:
+            raise ArchsmithError(f"affine coupling eps must be > 0, got {eps}")
+        if split is not None and split < 1:
+            raise ArchsmithError(f"affine coupling split {split}: the first part would be empty")
+        self.net = net
+        self.split = split
+        self.scale = scale
+        self.eps = eps
+
+    def sizes(self, x: Tensor) -> tuple[int, int]:
+        channels = x.shape[self.dim]
+        if self.split is None:
+            c1, c2 = part_sizes(channels, 2)
+            return c1, c2
+        if channels - self.split < 1:
+            raise ArchsmithError(
+                f"affine coupling split {self.split} leaves an empty second part of an input "
+                f"with {channels} along dim {self.dim}"
+            )
+        return self.split, channels - self.split
+
+    def _scale_shift(self, x1: Tensor, c2: int) -> tuple[Tensor, Tensor]:
+        out = self.call(0, self.net, x1)
+        expected = list(x1.shape)
+        expected[self.dim] = 2 * c2
+        if list(out.shape) != expected:
+            raise ArchsmithError(
+                f"affine coupling net ({type(self.net).__name__}) returned shape "
+                f"{list(out.shape)}, expected {expected} (scale and shift of the second part)"
+            )
+        raw, shift = out.split([c2, c2], self.dim)
+        if self.scale == "exp_tanh":
+            return torch.tanh(raw).exp(), shift
+        return torch.sigmoid(raw + 2.0) + self.eps, shift
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x: [B, C, ...] -> y: [B, C, ...]``."""
+        x1, x2 = x.split(self.sizes(x), self.dim)
+        s, t = self._scale_shift(x1, x2.shape[self.dim])
+        return torch.cat([x1, x2 * s + t], self.dim)
+
+    def inverse(self, y: Tensor) -> Tensor:
+        """``y: [B, C, ...] -> x: [B, C, ...]``."""
+        y1, y2 = y.split(self.sizes(y), self.dim)
+        s, t = self._scale_shift(y1, y2.shape[self.dim])
+        return torch.cat([y1, (y2 - t) / s], self.dim)
+
+    def reverse_step(self, y: Tensor, dy: Tensor, *, need_input_grad: bool = True) -> ReverseStep:
+        """Fused inversion and backward, one evaluation of ``net``: with ``x2 = (y2 - t) / s``,
+        ``dx2 = dy2 * s``, ``ds = dy2 * x2``, ``dt = dy2``, ``dx1 = dy1 + J^T (ds, dt)``."""
+        sizes = self.sizes(y)
+        y1, y2 = y.split(sizes, self.dim)
+        dy1, dy2 = dy.split(sizes, self.dim)
+        params = _trainable(self)
+        with torch.enable_grad():
+            x1 = y1.detach().requires_grad_(need_input_grad)
+            s, t = self._scale_shift(x1, sizes[1])
+        x2 = (y2 - t.detach()) / s.detach()
+        x = torch.cat([y1, x2], self.dim)
+        inputs = ([x1] if need_input_grad else []) + params
+        dx1: Tensor | None = None
+        pairs: list[tuple[Tensor, Tensor]] = []
+        if inputs and s.requires_grad:
+            got = torch.autograd.grad([s, t], inputs, [dy2 * x2, dy2], allow_unused=True)
+            if need_input_grad:
+                dx1, got = got[0], got[1:]
+            pairs = [(p, g) for p, g in zip(params, got, strict=True) if g is not None]
+        if not need_input_grad:
+            return ReverseStep(x, None, pairs)
+        dx1 = dy1 if dx1 is None else dy1 + dx1
+        return ReverseStep(x, torch.cat([dx1, dy2 * s.detach()], self.dim), pairs)
