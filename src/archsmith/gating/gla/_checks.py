@@ -28,7 +28,9 @@ def check_inputs(
         )
     b, t, h, d = q.shape
     if v.dim() != 4 or tuple(v.shape[:3]) != (b, t, h):
-        raise ArchsmithError(f"gla: v must be [B, T, H, Dv] = [{b}, {t}, {h}, Dv], got {list(v.shape)}")
+        raise ArchsmithError(
+            f"gla: v must be [B, T, H, Dv] = [{b}, {t}, {h}, Dv], got {list(v.shape)}"
+        )
     if initial_state is not None and tuple(initial_state.shape) != (b, h, d, v.shape[-1]):
         raise ArchsmithError(
             f"gla: initial_state must be [B, H, D, Dv] = {[b, h, d, v.shape[-1]]}, "
