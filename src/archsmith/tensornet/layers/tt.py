@@ -1,0 +1,214 @@
+"""TTLinear: a linear layer whose weight is a TT-matrix (MPO).
+
+Novikov, Podoprikhin, Osokin and Vetrov, "Tensorizing Neural Networks" (NeurIPS 2015); the MPO
+layers of CompactifAI (Tomut et al., 2024) are the same format.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Sequence
+from typing import Any, Self
+
+import torch
+from torch import nn
+
+from archsmith.errors import ArchsmithError
+from archsmith.registry import register_layer
+from archsmith.tensornet.core import (
+    choose_modes,
+    contract,
+    largest_uniform_rank,
+    max_tt_ranks,
+    tt_matrix_from_dense,
+    tt_matrix_to_dense,
+    tt_params,
+    tt_ranks_for_budget,
+)
+from archsmith.tensornet.core.tt_matrix import interleave_modes
+from archsmith.tensornet.layers.base import DEFAULT_COMPRESSION, TensorLinear, factor_std
+
+__all__ = ["TTLinear", "default_num_cores"]
+
+
+def default_num_cores(in_features: int, out_features: int) -> int:
+    """Cores for a TT layer when none are given: 2 up to 128 features, 3 up to 8192, else 4."""
+    n = max(in_features, out_features)
+    return 2 if n <= 128 else 3 if n <= 8192 else 4
+
+
+def _modes(
+    in_features: int,
+    out_features: int,
+    in_modes: Sequence[int] | None,
+    out_modes: Sequence[int] | None,
+    num_cores: int | None,
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    if in_modes is not None and out_modes is not None:
+        if len(in_modes) != len(out_modes):
+            raise ArchsmithError(
+                f"TTLinear: {len(in_modes)} in_modes vs {len(out_modes)} out_modes"
+            )
+        return tuple(in_modes), tuple(out_modes)
+    d = (
+        len(in_modes or out_modes or ())
+        or num_cores
+        or default_num_cores(in_features, out_features)
+    )
+    return (
+        tuple(in_modes) if in_modes is not None else choose_modes(in_features, d),
+        tuple(out_modes) if out_modes is not None else choose_modes(out_features, d),
+    )
+
+
+def _bond_ranks(rank: int | Sequence[int], caps: Sequence[int]) -> tuple[int, ...]:
+    ranks = [rank] * len(caps) if isinstance(rank, int) else list(rank)
+    if len(ranks) != len(caps):
+        raise ArchsmithError(f"TTLinear: {len(ranks)} ranks for {len(caps)} bonds")
+    if any(r < 1 for r in ranks):
+        raise ArchsmithError(f"TTLinear: ranks must be >= 1, got {rank}")
+    return tuple(min(r, c) for r, c in zip(ranks, caps, strict=True))
+
+
+@register_layer("linear", "tt")
+class TTLinear(TensorLinear):
+    """``y = W x + b`` with ``W: [out, in]`` a TT-matrix of cores ``[r_{k-1}, m_k, n_k, r_k]``.
+
+    Args:
+        in_features, out_features: sizes N and M (padded up when they factor badly).
+        bias: add a bias ``[out]``.
+        rank: the bond dimension: an int caps every bond ``r_k`` (bonds never exceed the exact
+            ``min(prod_{i<=k} m_i n_i, prod_{i>k} m_i n_i)``, so a large rank is exact), or one
+            int per bond. Default: the largest uniform rank with about
+            :data:`~archsmith.tensornet.layers.base.DEFAULT_COMPRESSION` x fewer weights.
+        in_modes, out_modes: factorizations of N and M (same length d); default balanced.
+        num_cores: d when modes are not given (default :func:`default_num_cores`).
+
+    Shapes: ``x: [..., in] -> [..., out]``. Freshly built cores are i.i.d. normal with the std
+    that gives the reconstructed weight the variance of ``nn.Linear``'s init, ``1 / (3 in)``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        rank: int | Sequence[int] | None = None,
+        in_modes: Sequence[int] | None = None,
+        out_modes: Sequence[int] | None = None,
+        num_cores: int | None = None,
+    ) -> None:
+        in_m, out_m = _modes(in_features, out_features, in_modes, out_modes, num_cores)
+        super().__init__(in_features, out_features, bias, in_m, out_m)
+        caps = max_tt_ranks([m * n for m, n in zip(out_m, in_m, strict=True)])
+        if rank is None:
+            rank = self.rank_for_params(
+                in_features,
+                out_features,
+                in_features * out_features // DEFAULT_COMPRESSION,
+                bias=False,
+                in_modes=in_m,
+                out_modes=out_m,
+            )
+        self.ranks = _bond_ranks(rank, caps)
+        full = (1, *self.ranks, 1)
+        std = factor_std(in_features, len(in_m), math.prod(self.ranks))
+        self.cores = nn.ParameterList(
+            nn.Parameter(torch.randn(full[k], m, n, full[k + 1]) * std)
+            for k, (m, n) in enumerate(zip(out_m, in_m, strict=True))
+        )
+        self._equation = self._build_equation(len(in_m))
+
+    @staticmethod
+    def _build_equation(d: int) -> str:
+        letters = iter(string.ascii_letters)
+        batch = next(letters)
+        ins = [next(letters) for _ in range(d)]
+        outs = [next(letters) for _ in range(d)]
+        bonds = [next(letters) for _ in range(d + 1)]
+        cores = [f"{bonds[k]}{outs[k]}{ins[k]}{bonds[k + 1]}" for k in range(d)]
+        return f"{batch}{''.join(ins)}," + ",".join(cores) + f"->{batch}{''.join(outs)}"
+
+    def rank_repr(self) -> Any:
+        return self.ranks
+
+    def _contract(self, x: torch.Tensor) -> torch.Tensor:
+        y = contract(self._equation, x.reshape(x.shape[0], *self.in_modes), *self.cores)
+        return y.reshape(x.shape[0], self.padded_out)
+
+    def _padded_weight(self) -> torch.Tensor:
+        return tt_matrix_to_dense(list(self.cores))
+
+    @classmethod
+    def param_count(
+        cls,
+        in_features: int,
+        out_features: int,
+        rank: int | Sequence[int],
+        *,
+        bias: bool = True,
+        in_modes: Sequence[int] | None = None,
+        out_modes: Sequence[int] | None = None,
+        num_cores: int | None = None,
+    ) -> int:
+        """Parameters of ``TTLinear(in_features, out_features, bias, rank=rank, ...)``."""
+        in_m, out_m = _modes(in_features, out_features, in_modes, out_modes, num_cores)
+        sizes = [m * n for m, n in zip(out_m, in_m, strict=True)]
+        return tt_params(sizes, _bond_ranks(rank, max_tt_ranks(sizes))) + (
+            out_features if bias else 0
+        )
+
+    @classmethod
+    def max_rank(cls, in_features: int, out_features: int, **options: Any) -> int:
+        """The smallest uniform rank at which the format is exact (every bond at its cap)."""
+        in_m, out_m = _modes(
+            in_features,
+            out_features,
+            options.get("in_modes"),
+            options.get("out_modes"),
+            options.get("num_cores"),
+        )
+        return max(max_tt_ranks([m * n for m, n in zip(out_m, in_m, strict=True)]), default=1)
+
+    @classmethod
+    def rank_for_params(
+        cls, in_features: int, out_features: int, params: int, *, bias: bool = True, **options: Any
+    ) -> int:
+        """The largest uniform rank with at most ``params`` parameters (at least 1)."""
+        return largest_uniform_rank(
+            lambda r: cls.param_count(in_features, out_features, r, bias=bias, **options),
+            params,
+            cls.max_rank(in_features, out_features, **options),
+        )
+
+    @classmethod
+    def _from_weight(
+        cls,
+        weight: torch.Tensor,
+        bias: bool,
+        *,
+        rank: Any,
+        rel_error: float | None,
+        weight_budget: int | None,
+        **options: Any,
+    ) -> Self:
+        out_f, in_f = weight.shape
+        in_m, out_m = _modes(
+            in_f, out_f, options.get("in_modes"), options.get("out_modes"), options.get("num_cores")
+        )
+        padded = cls._pad_weight(weight, out_m, in_m)
+        if weight_budget is not None:
+            rank = tt_ranks_for_budget(interleave_modes(padded, out_m, in_m), weight_budget)
+        cores = tt_matrix_from_dense(padded, in_m, out_m, max_rank=rank, rel_error=rel_error)
+        layer = cls(
+            in_f,
+            out_f,
+            bias,
+            rank=[int(c.shape[-1]) for c in cores[:-1]],
+            in_modes=in_m,
+            out_modes=out_m,
+        )
+        layer._load_factors(cores)
+        return layer
