@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from archsmith.errors import ArchsmithError
 from archsmith.reversible._rng import RngTape
+from archsmith.reversible._walk import trainable_parameters
 
 __all__ = [
     "AdditiveCoupling",
@@ -77,10 +78,6 @@ def part_sizes(channels: int, parts: int) -> tuple[int, ...]:
         )
     base, extra = divmod(channels, parts)
     return tuple(base + (1 if i < extra else 0) for i in range(parts))
-
-
-def _trainable(module: nn.Module) -> list[Tensor]:
-    return [p for p in module.parameters() if p.requires_grad]
 
 
 class Coupling(nn.Module):
@@ -134,7 +131,7 @@ class Coupling(nn.Module):
         """
         with torch.no_grad():
             x = self.inverse(y)
-        params = _trainable(self)
+        params = trainable_parameters(self)
         with torch.enable_grad():
             leaf = x.detach().requires_grad_(need_input_grad)
             out = self(leaf)
@@ -216,53 +213,86 @@ class MultiSplitCoupling(Coupling):
 
     def forward(self, x: Tensor) -> Tensor:
         """``x: [B, C, ...] -> y: [B, C, ...]``."""
-        parts = list(x.split(self.sizes(x), self.dim))
-        for i in range(len(parts)):
-            parts[i] = parts[i] + self._update(i, parts)
-        return torch.cat(parts, self.dim)
+        return self._apply_updates(x, sign=1)
 
     def inverse(self, y: Tensor) -> Tensor:
         """``y: [B, C, ...] -> x: [B, C, ...]``, undoing the updates from the last one."""
-        parts = list(y.split(self.sizes(y), self.dim))
-        for i in reversed(range(len(parts))):
-            parts[i] = parts[i] - self._update(i, parts)
-        return torch.cat(parts, self.dim)
+        return self._apply_updates(y, sign=-1)
+
+    def _apply_updates(self, x: Tensor, sign: int) -> Tensor:
+        sizes = self.sizes(x)
+        parts = list(x.split_with_sizes(sizes, self.dim))
+        order = range(len(parts)) if sign > 0 else reversed(range(len(parts)))
+        if torch.is_grad_enabled():
+            for i in order:
+                parts[i] = torch.add(parts[i], self._update(i, parts), alpha=sign)
+            return torch.cat(parts, self.dim)
+        # without autograd, each new part goes straight into its slice of the result (no cat)
+        out = torch.empty_like(x)
+        slices = out.split_with_sizes(sizes, self.dim)
+        for i in order:
+            parts[i] = torch.add(parts[i], self._update(i, parts), alpha=sign, out=slices[i])
+        return out
 
     def reverse_step(self, y: Tensor, dy: Tensor, *, need_input_grad: bool = True) -> ReverseStep:
         """Fused inversion and backward: each function is evaluated once, with grad.
 
         Undoing update ``i`` (from the last): ``h = f_i(o_i)`` with ``o_i`` a leaf,
         ``x_i = y_i - h``; the gradient flows ``d o_i += J_{f_i}^T d y_i`` into the other parts,
-        while ``d x_i = d y_i`` (the update is a residual).
+        while ``d x_i = d y_i`` (the update is a residual). Reconstructed parts and finished
+        gradients are written straight into their slices of ``x`` and ``dx``.
         """
         sizes = self.sizes(y)
-        parts = list(y.split(sizes, self.dim))
-        grads = list(dy.split(sizes, self.dim))
+        n = len(sizes)
+        parts = list(y.split_with_sizes(sizes, self.dim))
+        grads = list(dy.split_with_sizes(sizes, self.dim))
+        x = torch.empty_like(y)
+        x_slices = x.split_with_sizes(sizes, self.dim)
+        dx = torch.empty_like(y) if need_input_grad else None
+        dx_slices = dx.split_with_sizes(sizes, self.dim) if dx is not None else None
         pairs: list[tuple[Tensor, Tensor]] = []
-        for i in reversed(range(len(parts))):
+        for i in reversed(range(n)):
             fn = self.fns[i]
-            params = _trainable(fn)
+            params = trainable_parameters(fn)
             # the other parts carry gradient to earlier updates (j < i), or to the input
             need_others = need_input_grad or i > 0
             with torch.enable_grad():
                 others = self._others(parts, i).detach().requires_grad_(need_others)
                 h = self.call(i, fn, others)
-            parts[i] = parts[i] - h.detach()
             inputs = ([others] if need_others else []) + params
-            if not inputs or not h.requires_grad:
-                continue
-            got = torch.autograd.grad(h, inputs, grads[i], allow_unused=True)
-            if need_others:
-                d_others, got = got[0], got[1:]
-                if d_others is not None:
-                    rest = [j for j in range(len(parts)) if j != i]
-                    pieces = d_others.split([sizes[j] for j in rest], self.dim)
+            if inputs and h.requires_grad:
+                got = torch.autograd.grad(h, inputs, grads[i], allow_unused=True)
+                if need_others:
+                    d_others, got = got[0], got[1:]
+                    rest = [j for j in range(n) if j != i]
+                    pieces = (
+                        d_others.split_with_sizes([sizes[j] for j in rest], self.dim)
+                        if d_others is not None
+                        else [None] * len(rest)
+                    )
                     for j, piece in zip(rest, pieces, strict=True):
-                        grads[j] = grads[j] + piece
-            pairs += [(p, g) for p, g in zip(params, got, strict=True) if g is not None]
-        x = torch.cat(parts, self.dim)
-        dx = torch.cat(grads, self.dim) if need_input_grad else None
+                        # part j's gradient is final after the last update that reads it:
+                        # update 0 for j > 0, update 1 for j = 0
+                        final = i == 0 or (i == 1 and j == 0)
+                        slot = dx_slices[j] if (final and dx_slices is not None) else None
+                        grads[j] = _add(grads[j], piece, slot)
+                pairs += [(p, g) for p, g in zip(params, got, strict=True) if g is not None]
+            # after the backward: the leaf may be a view of x, whose slices are written here
+            parts[i] = torch.sub(parts[i], h.detach(), out=x_slices[i])
+        if dx is not None and dx_slices is not None:
+            for j in range(n):  # parts no update wrote a final gradient for
+                if grads[j].data_ptr() != dx_slices[j].data_ptr():
+                    dx_slices[j].copy_(grads[j])
         return ReverseStep(x, dx, pairs)
+
+
+def _add(a: Tensor, b: Tensor | None, out: Tensor | None) -> Tensor:
+    """``a + b`` (``a`` when ``b`` is None), into ``out`` when given."""
+    if out is None:
+        return a if b is None else a + b
+    if b is None:
+        return out.copy_(a)
+    return torch.add(a, b, out=out)
 
 
 class AdditiveCoupling(MultiSplitCoupling):
@@ -400,9 +430,9 @@ class AffineCoupling(Coupling):
         """Fused inversion and backward, one evaluation of ``net``: with ``x2 = (y2 - t) / s``,
         ``dx2 = dy2 * s``, ``ds = dy2 * x2``, ``dt = dy2``, ``dx1 = dy1 + J^T (ds, dt)``."""
         sizes = self.sizes(y)
-        y1, y2 = y.split(sizes, self.dim)
-        dy1, dy2 = dy.split(sizes, self.dim)
-        params = _trainable(self)
+        y1, y2 = y.split_with_sizes(sizes, self.dim)
+        dy1, dy2 = dy.split_with_sizes(sizes, self.dim)
+        params = trainable_parameters(self)
         with torch.enable_grad():
             x1 = y1.detach().requires_grad_(need_input_grad)
             s, t = self._scale_shift(x1, sizes[1])

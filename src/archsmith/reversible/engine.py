@@ -40,6 +40,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from archsmith.errors import ArchsmithError
 from archsmith.reversible._rng import RngTape
+from archsmith.reversible._walk import submodules, trainable_parameters
 from archsmith.reversible.couplings import Coupling
 
 __all__ = ["ReversibleSequence", "set_reversible"]
@@ -89,7 +90,7 @@ class ReversibleSequence(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``x: [B, C, ...] -> y``; reversible only where a backward can follow."""
         if self.reversible and torch.is_grad_enabled():
-            params = [p for p in self.parameters() if p.requires_grad]
+            params = trainable_parameters(self)
             if x.requires_grad or params:
                 out: Tensor = _ReversibleFunction.apply(self, x, *params)
                 return out
@@ -129,22 +130,24 @@ def _statistics_frozen(block: nn.Module) -> Iterator[None]:
     """Recompute ``block`` without changing its buffers (see the module docstring)."""
     toggled: list[_BatchNorm] = []
     saved: list[tuple[nn.Module, str, Tensor, Tensor]] = []
-    for m in block.modules():
+    for m in submodules(block):
         if not m.training:
             continue
         if isinstance(m, _BatchNorm) and type(m).forward is _BatchNorm.forward:
             # torch's own forward skips the update when track_running_stats is off
             if m.track_running_stats:
-                m.track_running_stats = False
+                # a plain attribute: skip nn.Module.__setattr__'s checks (hot path)
+                m.__dict__["track_running_stats"] = False
                 toggled.append(m)
             continue
-        for name, buf in m.named_buffers(recurse=False):
-            saved.append((m, name, buf, buf.detach().clone()))
+        for name, buf in m._buffers.items():
+            if buf is not None:
+                saved.append((m, name, buf, buf.detach().clone()))
     try:
         yield
     finally:
         for m in toggled:
-            m.track_running_stats = True
+            m.__dict__["track_running_stats"] = True
         with torch.no_grad():
             for m, name, buf, value in saved:
                 setattr(m, name, buf)  # in case the module re-assigned it
