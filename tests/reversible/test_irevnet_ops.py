@@ -74,3 +74,18 @@ def test_injective_pad_appends_zeros_and_its_inverse_drops_them() -> None:
     assert InjectivePad(0)(x) is x
     with pytest.raises(ArchsmithError, match="more than 5 channels"):
         pad.inverse(torch.randn(2, 5, 4, 5))
+
+
+@pytest.mark.parametrize(("channels", "extra"), [(4, 12), (3, 4), (5, 1), (2, 0)])
+def test_grouped_injective_pad_gives_each_half_its_own_zeros(channels: int, extra: int) -> None:
+    x = torch.randn(2, channels, 3, 2)
+    y = InjectivePad(extra, groups=2)(x)
+    out = channels + extra
+    # naive: the first ceil(C/2) input channels lead the first ceil(out/2) output channels,
+    # the rest lead the second part; everything else is zero
+    a_in, a_out = (channels + 1) // 2, (out + 1) // 2
+    ref = torch.zeros(2, out, 3, 2)
+    ref[:, :a_in] = x[:, :a_in]
+    ref[:, a_out : a_out + channels - a_in] = x[:, a_in:]
+    assert torch.equal(y, ref)
+    assert torch.equal(InjectivePad(extra, groups=2).inverse(y), x)

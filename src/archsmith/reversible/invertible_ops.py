@@ -6,18 +6,24 @@ injective padding (zero channels appended, so the channel count can grow and the
 coupling have room, while the inverse simply drops them).
 
 Both are modules with ``forward(x)`` and ``inverse(y)`` such that ``inverse(forward(x)) == x``
-exactly (they only move or add numbers; no arithmetic).
+exactly (they only move or add numbers; no arithmetic). :class:`InvertibleDownsampling` is
+space-to-depth as a :class:`~archsmith.reversible.couplings.Coupling`, so it sits inside a
+:class:`~archsmith.reversible.engine.ReversibleSequence` between stages and the whole trunk of an
+i-RevNet keeps one output.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from einops import rearrange
 from torch import Tensor, nn
 
 from archsmith.errors import ArchsmithError
+from archsmith.reversible.couplings import AdditiveCoupling, Coupling, ReverseStep, part_sizes
 
-__all__ = ["InjectivePad", "SpaceToDepth"]
+__all__ = ["HookSafeAdditiveCoupling", "InjectivePad", "InvertibleDownsampling", "SpaceToDepth"]
 
 # einops patterns by number of spatial dimensions; the channel ordering ``(c p1 p2)`` is the
 # one of torch's ``pixel_unshuffle`` (channel outermost, then the offsets in the block).
@@ -83,29 +89,94 @@ class InjectivePad(nn.Module):
 
     Injective, not bijective: ``inverse`` drops the appended channels (what was zero in an
     exact forward image). Gradients pass to the original channels only.
+
+    With ``groups=g`` the channels are split into ``g`` parts as a coupling splits them
+    (:func:`~archsmith.reversible.couplings.part_sizes` of ``C`` and of ``C + extra``) and each
+    part gets its own zeros appended: ``[x_1, 0, x_2, 0]`` for ``g = 2``. Then every half of the
+    following coupling holds real data; padding only at the end would leave the second half all
+    zeros, and a normalization of constant channels turns the rounding error of reconstruction
+    into large gradient errors.
     """
 
-    def __init__(self, extra: int) -> None:
+    def __init__(self, extra: int, groups: int = 1) -> None:
         super().__init__()
         if extra < 0:
             raise ArchsmithError(f"injective padding adds >= 0 channels, got {extra}")
+        if groups < 1:
+            raise ArchsmithError(f"injective padding groups must be >= 1, got {groups}")
         self.extra = extra
+        self.groups = groups
+
+    def _sizes(self, channels: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        return part_sizes(channels, self.groups), part_sizes(channels + self.extra, self.groups)
 
     def forward(self, x: Tensor) -> Tensor:
-        """``x: [B, C, *S] -> [B, C + extra, *S]`` (zeros appended along dim 1)."""
+        """``x: [B, C, *S] -> [B, C + extra, *S]`` (zeros appended along dim 1, per group)."""
         if self.extra == 0:
             return x
-        zeros = x.new_zeros((x.shape[0], self.extra, *x.shape[2:]))
-        return torch.cat([x, zeros], dim=1)
+        if x.dim() < 2 or x.shape[1] < self.groups:
+            raise ArchsmithError(
+                f"injective padding in {self.groups} groups expects [B, C >= {self.groups}, ...], "
+                f"got shape {list(x.shape)}"
+            )
+        sizes_in, sizes_out = self._sizes(x.shape[1])
+        pieces: list[Tensor] = []
+        for part, n_in, n_out in zip(x.split(sizes_in, 1), sizes_in, sizes_out, strict=True):
+            pieces.append(part)
+            if n_out > n_in:
+                pieces.append(x.new_zeros((x.shape[0], n_out - n_in, *x.shape[2:])))
+        return torch.cat(pieces, dim=1)
 
     def inverse(self, y: Tensor) -> Tensor:
         """``y: [B, C + extra, *S] -> [B, C, *S]`` (the appended channels dropped)."""
-        if y.dim() < 2 or y.shape[1] <= self.extra:
+        if y.dim() < 2 or y.shape[1] - self.extra < self.groups:
             raise ArchsmithError(
                 f"injective padding inverse expects more than {self.extra} channels, "
                 f"got shape {list(y.shape)}"
             )
-        return y[:, : y.shape[1] - self.extra] if self.extra else y
+        if self.extra == 0:
+            return y
+        sizes_in, sizes_out = self._sizes(y.shape[1] - self.extra)
+        parts = y.split(sizes_out, 1)
+        return torch.cat([p[:, :n] for p, n in zip(parts, sizes_in, strict=True)], dim=1)
 
     def extra_repr(self) -> str:
-        return f"extra={self.extra}"
+        return f"extra={self.extra}, groups={self.groups}"
+
+
+class InvertibleDownsampling(Coupling):
+    """Space-to-depth as a block of a reversible sequence (i-RevNet's invertible downsampling).
+
+    ``x: [B, C, *S] -> [B, C * block**n, *(S / block)]``. A permutation of the entries, so its
+    backward step is exact and needs no autograd: the input is depth-to-space of the output and
+    the input's gradient is depth-to-space of the output's gradient.
+    """
+
+    def __init__(self, block: int = 2, spatial_dims: int = 2) -> None:
+        super().__init__(dim=1)
+        self.op = SpaceToDepth(block, spatial_dims)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.op(x)
+
+    def inverse(self, y: Tensor) -> Tensor:
+        return self.op.inverse(y)
+
+    def reverse_step(self, y: Tensor, dy: Tensor, *, need_input_grad: bool = True) -> ReverseStep:
+        dx = self.op.inverse(dy) if need_input_grad else None
+        return ReverseStep(self.op.inverse(y), dx, [])
+
+
+class HookSafeAdditiveCoupling(AdditiveCoupling):
+    """:class:`~archsmith.reversible.couplings.AdditiveCoupling` whose sub-functions receive a
+    view of their input rather than the tensor itself.
+
+    The engine differentiates each sub-function with :func:`torch.autograd.grad` from a leaf
+    input. Module hooks that watch an input's gradient (the module tracker of
+    :class:`torch.utils.flop_counter.FlopCounterMode`, which :func:`archsmith.cost.measure`
+    runs) cannot sit on a leaf inside ``autograd.grad`` and raise; on a view (a free, non-leaf
+    alias) they can. Same numbers, same parameters, same state-dict keys.
+    """
+
+    def call(self, key: int, fn: Callable[..., Tensor], *args: Tensor) -> Tensor:
+        return super().call(key, fn, *(a.view_as(a) for a in args))
