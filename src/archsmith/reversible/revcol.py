@@ -121,7 +121,8 @@ class RevColColumn(nn.Module):
     to this column's ``[x_1 .. x_L]``, ``x_l: [B, C_l, H / 2^(l-1), W / 2^(l-1)]``.
 
     ``gamma_l = gamma_min + softplus(raw_l)`` per channel: positive, never below ``gamma_min``,
-    so the reversible connection always inverts.
+    so the reversible connection always inverts. The first column (``first=True``) reads no
+    previous column, so it has neither ``gamma`` nor up-projections.
     """
 
     def __init__(
@@ -135,6 +136,7 @@ class RevColColumn(nn.Module):
         dropout: float,
         gamma_init: float = 1.0,
         gamma_min: float = 1e-3,
+        first: bool = False,
     ) -> None:
         super().__init__()
         if gamma_init <= gamma_min:
@@ -142,7 +144,7 @@ class RevColColumn(nn.Module):
         self.num_levels = len(channels)
         self.gamma_min = gamma_min
         lowers = [stem_channels, *channels[:-1]]
-        highers: list[int | None] = [*channels[1:], None]
+        highers: list[int | None] = [None] * len(channels) if first else [*channels[1:], None]
         self.fusions = nn.ModuleList(
             RevColFusion(
                 lo,
@@ -158,7 +160,7 @@ class RevColColumn(nn.Module):
         )
         raw = math.log(math.expm1(gamma_init - gamma_min))  # softplus^-1
         self.gamma_raw = nn.ParameterList(
-            nn.Parameter(torch.full((1, c, 1, 1), raw)) for c in channels
+            [] if first else [nn.Parameter(torch.full((1, c, 1, 1), raw)) for c in channels]
         )
 
     def fusion(self, level: int, lower: Tensor, higher: Tensor | None) -> Tensor:
@@ -166,10 +168,13 @@ class RevColColumn(nn.Module):
         return out
 
     def gamma(self, level: int) -> Tensor:
+        if not len(self.gamma_raw):
+            raise ArchsmithError("the first RevCol column has no reversible connection (gamma)")
         return self.gamma_min + F.softplus(self.gamma_raw[level])
 
     def level_parameters(self, level: int) -> list[nn.Parameter]:
-        return [*self.fusions[level].parameters(), self.gamma_raw[level]]
+        gamma = [self.gamma_raw[level]] if len(self.gamma_raw) else []
+        return [*self.fusions[level].parameters(), *gamma]
 
 
 class RevCol(nn.Module):
@@ -220,8 +225,9 @@ class RevCol(nn.Module):
                 act_layer=act_layer,
                 dropout=dropout,
                 gamma_init=gamma_init,
+                first=c == 0,
             )
-            for _ in range(columns)
+            for c in range(columns)
         )
         self.norm = norm(channels[-1])
         self.head = nn.Linear(channels[-1], num_outputs)
