@@ -168,15 +168,24 @@ class InvertibleDownsampling(Coupling):
 
 
 class HookSafeAdditiveCoupling(AdditiveCoupling):
-    """:class:`~archsmith.reversible.couplings.AdditiveCoupling` whose sub-functions receive a
-    view of their input rather than the tensor itself.
+    """:class:`~archsmith.reversible.couplings.AdditiveCoupling` whose sub-functions never see a
+    tensor that module hooks cannot watch.
 
-    The engine differentiates each sub-function with :func:`torch.autograd.grad` from a leaf
-    input. Module hooks that watch an input's gradient (the module tracker of
+    Module hooks that track an input's gradient (the module tracker of
     :class:`torch.utils.flop_counter.FlopCounterMode`, which :func:`archsmith.cost.measure`
-    runs) cannot sit on a leaf inside ``autograd.grad`` and raise; on a view (a free, non-leaf
-    alias) they can. Same numbers, same parameters, same state-dict keys.
+    runs) fail on two kinds of input the engine produces:
+
+    - in the engine's forward (grad disabled), splits of an input that requires grad are views
+      with ``requires_grad=True`` but no ``grad_fn``: they get ``detach()`` (no graph is built
+      there anyway);
+    - in its backward, each sub-function is differentiated with :func:`torch.autograd.grad`
+      from a leaf, and a hook cannot sit on a leaf inside ``autograd.grad``: they get a view
+      (a free, non-leaf alias).
+
+    Same numbers, same parameters, same state-dict keys.
     """
 
     def call(self, key: int, fn: Callable[..., Tensor], *args: Tensor) -> Tensor:
-        return super().call(key, fn, *(a.view_as(a) for a in args))
+        if torch.is_grad_enabled():
+            return super().call(key, fn, *(a.view_as(a) for a in args))
+        return super().call(key, fn, *(a.detach() for a in args))
