@@ -80,6 +80,16 @@ def part_sizes(channels: int, parts: int) -> tuple[int, ...]:
     return tuple(base + (1 if i < extra else 0) for i in range(parts))
 
 
+def _through(leaf: Tensor) -> Tensor:
+    """``leaf`` behind a view when it requires grad, so modules never receive the leaf itself.
+
+    Tools that hook module inputs for backward (``FlopCounterMode``'s module tracker, used by
+    :func:`archsmith.cost.measure`) ask the engine whether a leaf's accumulator will run, which
+    ``torch.autograd.grad`` does not support; a view is an ordinary graph node.
+    """
+    return leaf.view_as(leaf) if leaf.requires_grad else leaf
+
+
 class Coupling(nn.Module):
     """An invertible block: ``forward(x) -> y`` and its exact algebraic inverse ``inverse(y)``.
 
@@ -134,7 +144,7 @@ class Coupling(nn.Module):
         params = trainable_parameters(self)
         with torch.enable_grad():
             leaf = x.detach().requires_grad_(need_input_grad)
-            out = self(leaf)
+            out = self(_through(leaf))
         inputs = ([leaf] if need_input_grad else []) + params
         if not inputs or not out.requires_grad:
             return ReverseStep(x.detach(), torch.zeros_like(x) if need_input_grad else None, [])
@@ -258,7 +268,7 @@ class MultiSplitCoupling(Coupling):
             need_others = need_input_grad or i > 0
             with torch.enable_grad():
                 others = self._others(parts, i).detach().requires_grad_(need_others)
-                h = self.call(i, fn, others)
+                h = self.call(i, fn, _through(others))
             inputs = ([others] if need_others else []) + params
             if inputs and h.requires_grad:
                 got = torch.autograd.grad(h, inputs, grads[i], allow_unused=True)
@@ -435,7 +445,7 @@ class AffineCoupling(Coupling):
         params = trainable_parameters(self)
         with torch.enable_grad():
             x1 = y1.detach().requires_grad_(need_input_grad)
-            s, t = self._scale_shift(x1, sizes[1])
+            s, t = self._scale_shift(_through(x1), sizes[1])
         x2 = (y2 - t.detach()) / s.detach()
         x = torch.cat([y1, x2], self.dim)
         inputs = ([x1] if need_input_grad else []) + params
