@@ -102,7 +102,7 @@ def test_bad_configurations_raise_one_line_errors() -> None:
         MultiSplitCoupling([nn.Identity(), nn.Identity()], splits=(2, 3))(torch.randn(2, 4))
     with pytest.raises(ArchsmithError, match="empty"):
         MultiSplitCoupling([nn.Identity(), nn.Identity()], splits=(0, 4))
-    with pytest.raises(ArchsmithError, match="nn.Module"):
+    with pytest.raises(ArchsmithError, match=r"nn\.Module"):
         MultiSplitCoupling([nn.Identity(), torch.tanh])  # type: ignore[list-item]
     with pytest.raises(ArchsmithError, match=">= 2 functions"):
         MultiSplitCoupling([nn.Identity()])
