@@ -40,7 +40,8 @@ def greedy_ranks(
     budget: int,
     caps: Sequence[int] | None = None,
 ) -> tuple[int, ...]:
-    """Grow ranks from all-ones, one unit at a time, by largest kept energy per added parameter.
+    """Grow ranks from all-ones, one unit at a time, by largest kept energy per added parameter;
+    stop when no move fits the budget or keeps more than round-off energy.
 
     Args:
         spectra: per rank, the singular values it selects from (descending).
@@ -54,12 +55,14 @@ def greedy_ranks(
         else [min(c, len(s)) for c, s in zip(caps, spectra, strict=True)]
     )
     energy = [s.double() ** 2 for s in spectra]
+    # singular values at round-off level keep nothing: growing into them only spends budget
+    floor = 1e-24 * max((float(e.sum()) for e in energy), default=0.0)
     ranks = [1] * len(spectra)
     current = cost(tuple(ranks))
     while True:
         best, best_score, best_cost = -1, -1.0, 0
         for k in range(len(ranks)):
-            if ranks[k] >= limits[k]:
+            if ranks[k] >= limits[k] or float(energy[k][ranks[k]]) <= floor:
                 continue
             trial = list(ranks)
             trial[k] += 1

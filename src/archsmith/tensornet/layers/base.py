@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +21,8 @@ from torch import nn
 from archsmith.errors import ArchsmithError
 
 __all__ = ["DEFAULT_COMPRESSION", "TensorLinear", "dense_init_std", "factor_std"]
+
+_T = TypeVar("_T", bound="TensorLinear")
 
 #: default layers (built from a registry name with no rank) aim at this many times fewer
 #: weight parameters than the dense layer they replace
@@ -145,14 +147,14 @@ class TensorLinear(nn.Module):
 
     @classmethod
     def from_linear(
-        cls,
+        cls: type[_T],
         linear: nn.Linear,
         *,
         rank: Any = None,
         rel_error: float | None = None,
         params: int | None = None,
         **options: Any,
-    ) -> Self:
+    ) -> _T:
         """Decompose a dense :class:`torch.nn.Linear` into this format (bias copied).
 
         Exactly one of:
@@ -187,9 +189,17 @@ class TensorLinear(nn.Module):
             raise ArchsmithError(
                 f"{cls.__name__}.from_linear: params={params} leaves no room beyond the bias"
             )
+        if weight_budget is not None:
+            smallest = cls._smallest_weight_count(weight.shape[1], out_f, options)
+            if smallest > weight_budget:
+                raise ArchsmithError(
+                    f"{cls.__name__}.from_linear: params={params} is below the smallest "
+                    f"{cls.__name__} of this shape ({smallest + (out_f if has_bias else 0)} at rank 1)"
+                )
         layer = cls._from_weight(
             weight, has_bias, rank=rank, rel_error=rel_error, weight_budget=weight_budget, **options
         )
+        layer = layer.to(torch.float64)
         if has_bias:
             assert layer.bias is not None
             with torch.no_grad():
@@ -197,9 +207,17 @@ class TensorLinear(nn.Module):
         return layer.to(device=linear.weight.device, dtype=linear.weight.dtype)
 
     @classmethod
+    def _smallest_weight_count(
+        cls, in_features: int, out_features: int, options: dict[str, Any]
+    ) -> int:
+        """Weight entries (bias excluded) of the rank-1 layer of this shape."""
+        count: int = cls.param_count(in_features, out_features, 1, bias=False, **options)  # type: ignore[attr-defined]
+        return count
+
+    @classmethod
     @abstractmethod
     def _from_weight(
-        cls,
+        cls: type[_T],
         weight: torch.Tensor,
         bias: bool,
         *,
@@ -207,7 +225,7 @@ class TensorLinear(nn.Module):
         rel_error: float | None,
         weight_budget: int | None,
         **options: Any,
-    ) -> Self:
+    ) -> _T:
         """Build the layer from ``weight: [out, in]`` (float64) with one of rank / rel_error /
         weight_budget (weight entries, bias excluded)."""
 
@@ -223,4 +241,4 @@ class TensorLinear(nn.Module):
         params = [p for name, p in self.named_parameters() if name != "bias"]
         with torch.no_grad():
             for p, t in zip(params, tensors, strict=True):
-                p.data = t.detach().clone().to(p.dtype).reshape(p.shape)
+                p.data = t.detach().clone().reshape(p.shape)  # keep float64 until from_linear casts

@@ -16,7 +16,7 @@ matmuls, and costs as many multiply-adds per row as the layer has weights::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any
 
 import torch
 from torch import nn
@@ -74,7 +74,7 @@ class BTTLinear(TensorLinear):
             rank = self.rank_for_params(
                 in_features,
                 out_features,
-                in_features * out_features // DEFAULT_COMPRESSION,
+                max(1, in_features * out_features // DEFAULT_COMPRESSION),
                 bias=False,
                 in_modes=in_m,
                 out_modes=out_m,
@@ -147,7 +147,7 @@ class BTTLinear(TensorLinear):
         rel_error: float | None,
         weight_budget: int | None,
         **options: Any,
-    ) -> Self:
+    ) -> BTTLinear:
         out_f, in_f = weight.shape
         in_m, out_m = _modes(in_f, out_f, options.get("in_modes"), options.get("out_modes"))
         (n1, n2), (m1, m2) = in_m, out_m

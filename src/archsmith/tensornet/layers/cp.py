@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any
 
 import torch
 from torch import nn
@@ -100,7 +100,7 @@ class CPLinear(TensorLinear):
             rank = self.rank_for_params(
                 in_features,
                 out_features,
-                in_features * out_features // DEFAULT_COMPRESSION,
+                max(1, in_features * out_features // DEFAULT_COMPRESSION),
                 bias=False,
                 in_modes=in_m,
                 out_modes=out_m,
@@ -188,7 +188,7 @@ class CPLinear(TensorLinear):
         rel_error: float | None,
         weight_budget: int | None,
         **options: Any,
-    ) -> Self:
+    ) -> CPLinear:
         out_f, in_f = weight.shape
         in_m, out_m = _modes(
             in_f,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any
 
 import torch
 from torch import nn
@@ -107,7 +107,7 @@ class TTLinear(TensorLinear):
             rank = self.rank_for_params(
                 in_features,
                 out_features,
-                in_features * out_features // DEFAULT_COMPRESSION,
+                max(1, in_features * out_features // DEFAULT_COMPRESSION),
                 bias=False,
                 in_modes=in_m,
                 out_modes=out_m,
@@ -193,7 +193,7 @@ class TTLinear(TensorLinear):
         rel_error: float | None,
         weight_budget: int | None,
         **options: Any,
-    ) -> Self:
+    ) -> TTLinear:
         out_f, in_f = weight.shape
         in_m, out_m = _modes(
             in_f, out_f, options.get("in_modes"), options.get("out_modes"), options.get("num_cores")
