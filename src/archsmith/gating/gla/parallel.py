@@ -14,6 +14,7 @@ every exponent is ``<= 0``. Time and memory are ``O(T^2 D)``: a test and small-`
 from __future__ import annotations
 
 import torch
+from einops import rearrange
 
 from archsmith.gating.gla._checks import check_inputs
 
@@ -38,11 +39,12 @@ def parallel_gla(
     scale = check_inputs(q, k, v, g, scale, initial_state)
     t = q.shape[1]
     cum = g.cumsum(dim=1)  # [B, T, H, D]
-    rel = cum.unsqueeze(2) - cum.unsqueeze(1)  # [B, T(t), T(s), H, D]: B_t - B_s
+    qh, kh, ch = (rearrange(x, "b t h d -> b h t d") for x in (q * scale, k, cum))
+    rel = ch.unsqueeze(3) - ch.unsqueeze(2)  # [B, H, T(t), T(s), D]: B_t - B_s
     future = torch.ones(t, t, dtype=torch.bool, device=q.device).triu(1)  # s > t
-    decay = rel.masked_fill(future[:, :, None, None], float("-inf")).exp()
-    scores = torch.einsum("bthd,bshd,btshd->bhts", q * scale, k, decay)  # [B, H, T, T]
-    o = torch.einsum("bhts,bshv->bthv", scores, v)
+    decay = rel.masked_fill_(future[:, :, None], float("-inf")).exp_()
+    scores = (qh.unsqueeze(3) * decay * kh.unsqueeze(2)).sum(-1)  # [B, H, T, T]
+    o = rearrange(scores @ rearrange(v, "b t h d -> b h t d"), "b h t d -> b t h d")
     if initial_state is not None:
         o = o + torch.einsum("bthd,bhdv->bthv", q * scale * cum.exp(), initial_state)
     if not output_final_state:
