@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from norms_testing import assert_matches, perturb_parameters
 from torch import nn
 
 import archsmith.selfnorm.norms  # noqa: F401  (registers the norm layers)
 from archsmith.selfnorm.norms import BatchChannelNorm, WSConv2d
 from helpers import rel_err
+from norms_testing import assert_matches, perturb_parameters
 
 
 def naive_bcn(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from norms_testing import assert_matches, perturb_parameters
 from torch import nn
 
 import archsmith.selfnorm.norms  # noqa: F401  (registers the norm layers)
 from archsmith.selfnorm.norms import EvoNormB0, EvoNormS0
 from helpers import rel_err
+from norms_testing import assert_matches, perturb_parameters
 
 SHAPES = [(6, 5), (3, 7, 9), (2, 40, 3, 5), (1, 12, 4, 4), (2, 6, 3, 4, 2)]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from norms_testing import assert_matches, perturb_parameters
 from torch import nn
 
 import archsmith.selfnorm.norms  # noqa: F401  (registers the norm layers)
 from archsmith.selfnorm.norms import IBN, InstanceNorm
 from helpers import rel_err
+from norms_testing import assert_matches, perturb_parameters
 
 
 def naive_ibn(

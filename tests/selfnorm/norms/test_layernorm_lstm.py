@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from norms_testing import assert_matches, perturb_parameters
 
 from archsmith.selfnorm.norms import LayerNormLSTM, LayerNormLSTMCell
 from helpers import rel_err
+from norms_testing import assert_matches, perturb_parameters
 
 
 def naive_ln(z: torch.Tensor, gain: torch.Tensor, shift: torch.Tensor, eps: float) -> torch.Tensor:
