@@ -35,6 +35,7 @@ CASE_MODULES: tuple[str, ...] = (
     "archsmith.bench.tensornet",
     "archsmith.bench.gating",
     "archsmith.bench.early_exit",
+    "archsmith.bench.mqar",
 )
 
 

@@ -1,0 +1,1 @@
+"""archsmith bench case (work in progress)."""
