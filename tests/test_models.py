@@ -19,9 +19,12 @@ def test_every_registered_model_trains_one_step(name: str) -> None:
     model = create_model(name, task=task)
     x, y = task.example_batch(8)
     out = model(x)
-    expected = (
-        (8, *x.shape[1:2], task.num_outputs) if task.kind == "sequence" else (8, task.num_outputs)
-    )
+    if task.kind == "sequence":  # logits per position
+        expected: tuple[int, ...] = (8, x.shape[1], task.num_outputs)
+    elif task.kind == "segmentation":  # logits per voxel
+        expected = (8, task.num_outputs, *x.shape[2:])
+    else:
+        expected = (8, task.num_outputs)
     assert tuple(out.shape) == expected
     loss = task.loss(out, y)
     loss.backward()

@@ -20,6 +20,9 @@ class ArchsmithError(ValueError):
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for close matches of ``name`` in ``choices``, else ``""``."""
     close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
+    # A transposed pair of letters ("mpl" for "mlp") is the commonest typo; rank such
+    # anagrams first (the sort is stable, so difflib's order holds otherwise).
+    close.sort(key=lambda c: sorted(c) != sorted(name))
     if not close:
         return ""
     return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"

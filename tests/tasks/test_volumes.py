@@ -11,7 +11,9 @@ from sklearn.metrics import f1_score, jaccard_score
 
 from archsmith.errors import ArchsmithError
 from archsmith.tasks import get_task
-from archsmith.tasks.volumes import dice_iou, make_spheres, segmentation_loss
+from archsmith.tasks.losses import segmentation_loss
+from archsmith.tasks.metrics import dice_iou
+from archsmith.tasks.volumes import make_spheres
 
 
 @pytest.mark.parametrize(("size", "classes"), [(16, 3), (8, 2), (12, 5)])

@@ -13,6 +13,8 @@ regression      ``[N]`` or ``[N, 1]``            MSE on standardized y / rmse (o
 survival        risk scores ``[N]`` or ``[N, 1]``  Cox partial likelihood (Breslow) / c_index
                 (``[N, 1 + C]`` with an aux label) (+ cross-entropy / aux_accuracy)
 sequence        logits ``[N, T, V]``             cross-entropy ignoring -100 / accuracy
+segmentation    logits ``[N, K, *S]`` (labels    per-voxel cross-entropy / dice (mean over
+                ``y: [N, *S]``)                  foreground classes), iou, voxel_accuracy
 ==============  ===============================  ========================================
 """
 
@@ -30,8 +32,8 @@ from archsmith.tasks import losses, metrics
 
 __all__ = ["KINDS", "SPLITS", "InputSpec", "Split", "Task", "TaskKind"]
 
-TaskKind = Literal["classification", "regression", "survival", "sequence"]
-KINDS: tuple[str, ...] = ("classification", "regression", "survival", "sequence")
+TaskKind = Literal["classification", "regression", "survival", "sequence", "segmentation"]
+KINDS: tuple[str, ...] = ("classification", "regression", "survival", "sequence", "segmentation")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 # (metric names, primary metric, greater is better) for each kind.
@@ -40,6 +42,7 @@ _METRICS: dict[str, tuple[tuple[str, ...], str, bool]] = {
     "regression": (("rmse", "r2"), "rmse", False),
     "survival": (("c_index",), "c_index", True),
     "sequence": (("accuracy",), "accuracy", True),
+    "segmentation": (("dice", "iou", "voxel_accuracy"), "dice", True),
 }
 
 
@@ -95,12 +98,13 @@ class Task:
     Args:
         name: the name :func:`~archsmith.tasks.get_task` knows it by (``"digits"``,
             ``"csv:data.csv"``).
-        kind: ``"classification"``, ``"regression"``, ``"survival"`` or ``"sequence"``.
+        kind: ``"classification"``, ``"regression"``, ``"survival"``, ``"sequence"`` or
+            ``"segmentation"``.
         input: the per-sample input.
         train, val, test: the splits (fixed: the same on every call).
         num_outputs: model outputs per sample (per position for sequence tasks). Defaults to 1
             for regression and survival and to ``input.vocab_size`` for sequence tasks;
-            classification tasks must give the number of classes.
+            classification and segmentation tasks must give the number of classes.
         description: one line for the ``archsmith tasks`` table.
         target_mean, target_std: the train statistics regression targets were standardized
             with; metrics undo them so ``rmse`` is in the original units.
@@ -140,8 +144,8 @@ class Task:
         if aux_classes is not None and (kind != "survival" or len(aux_classes) < 2):
             raise ValueError("aux_classes: survival tasks only, with two classes or more")
         if num_outputs is None:
-            if kind == "classification":
-                raise ValueError("classification tasks need num_outputs (the number of classes)")
+            if kind in ("classification", "segmentation"):
+                raise ValueError(f"{kind} tasks need num_outputs (the number of classes)")
             num_outputs = input.vocab_size if kind == "sequence" else 1
             if aux_classes is not None:
                 num_outputs = 1 + len(aux_classes)
@@ -188,6 +192,8 @@ class Task:
             return losses.regression_loss(output, target)
         if self.kind == "survival":
             return losses.survival_loss(output, target, self.aux_weight)
+        if self.kind == "segmentation":
+            return losses.segmentation_loss(output, target)
         return losses.sequence_loss(output, target)
 
     @torch.no_grad()
@@ -204,6 +210,8 @@ class Task:
             if logits is not None:
                 result["aux_accuracy"] = metrics.accuracy(logits, target[:, 2].long())
             return result
+        if self.kind == "segmentation":
+            return metrics.segmentation_metrics(output, target)
         return {"accuracy": metrics.sequence_accuracy(output, target)}
 
     def model_kwargs(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ __all__ = [
     "as_scores",
     "classification_loss",
     "regression_loss",
+    "segmentation_loss",
     "sequence_loss",
     "split_survival_output",
     "survival_loss",
@@ -95,3 +96,14 @@ def sequence_loss(output: Tensor, target: Tensor) -> Tensor:
     return F.cross_entropy(
         output.reshape(-1, output.shape[-1]), target.reshape(-1), ignore_index=IGNORE_INDEX
     )
+
+
+def segmentation_loss(output: Tensor, target: Tensor) -> Tensor:
+    """Mean per-voxel cross-entropy of logits ``output: [N, K, *S]`` against labels
+    ``target: [N, *S]``."""
+    if output.dim() != target.dim() + 1 or output.shape[2:] != target.shape[1:]:
+        raise ArchsmithError(
+            f"segmentation output must have shape [{target.shape[0]}, classes, "
+            f"{', '.join(map(str, target.shape[1:]))}], got {list(output.shape)}"
+        )
+    return F.cross_entropy(output, target)

@@ -10,11 +10,24 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 from torch import Tensor
 
-from archsmith.tasks.losses import IGNORE_INDEX, as_scores, split_survival_output
+from archsmith.tasks.losses import (
+    IGNORE_INDEX,
+    as_scores,
+    segmentation_loss,
+    split_survival_output,
+)
 
-__all__ = ["accuracy", "c_index", "regression_metrics", "sequence_accuracy"]
+__all__ = [
+    "accuracy",
+    "c_index",
+    "dice_iou",
+    "regression_metrics",
+    "segmentation_metrics",
+    "sequence_accuracy",
+]
 
 
 def accuracy(output: Tensor, target: Tensor) -> float:
@@ -73,3 +86,46 @@ def c_index(output: Tensor, target: Tensor) -> float:
         return float(concordance_index_censored(event, y[:, 0], risk)[0])
     except NoComparablePairException:
         return math.nan
+
+
+def dice_iou(pred: Tensor, target: Tensor, num_classes: int) -> tuple[list[float], list[float]]:
+    """Per-class Dice ``2|P & G| / (|P| + |G|)`` and IoU ``|P & G| / |P | G|`` of label maps
+    ``pred`` and ``target`` (same shape, every voxel pooled) for classes ``0 .. K-1``; ``nan``
+    for a class absent from both."""
+    p = pred.reshape(-1)
+    g = target.reshape(-1)
+    # [K, K] confusion counts in one pass: row = true class, column = predicted class
+    confusion = torch.bincount(g * num_classes + p, minlength=num_classes**2)
+    confusion = confusion.reshape(num_classes, num_classes).double()
+    inter = confusion.diagonal()
+    pred_count, true_count = confusion.sum(0), confusion.sum(1)
+    dice = [
+        float(2 * i / (a + b)) if a + b > 0 else math.nan
+        for i, a, b in zip(inter, pred_count, true_count, strict=True)
+    ]
+    iou = [
+        float(i / (a + b - i)) if a + b > 0 else math.nan
+        for i, a, b in zip(inter, pred_count, true_count, strict=True)
+    ]
+    return dice, iou
+
+
+def _nanmean(values: list[float]) -> float:
+    kept = [v for v in values if not math.isnan(v)]
+    return sum(kept) / len(kept) if kept else math.nan
+
+
+def segmentation_metrics(output: Tensor, target: Tensor) -> dict[str, float]:
+    """``dice`` and ``iou``: means over the foreground classes (1 .. K-1) present in prediction
+    or truth, every voxel of the split pooled; ``voxel_accuracy``: share of voxels labelled
+    right. ``output: [N, K, *S]`` logits, ``target: [N, *S]`` labels."""
+    segmentation_loss(output, target)  # shape check only
+    if target.numel() == 0:
+        return {"dice": math.nan, "iou": math.nan, "voxel_accuracy": math.nan}
+    pred = output.argmax(dim=1)
+    dice, iou = dice_iou(pred, target, output.shape[1])
+    return {
+        "dice": _nanmean(dice[1:]),
+        "iou": _nanmean(iou[1:]),
+        "voxel_accuracy": float((pred == target).double().mean()),
+    }

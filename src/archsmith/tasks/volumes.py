@@ -20,26 +20,16 @@ Splits come from their own random streams, ``numpy.random.default_rng([seed, k])
 
 from __future__ import annotations
 
-import math
-from typing import Annotated, Any, cast
+from typing import Annotated
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor
 
-from archsmith.errors import ArchsmithError
 from archsmith.options import Range
 from archsmith.tasks.base import InputSpec, Split, Task
 from archsmith.tasks.registry import register_task
 
-__all__ = [
-    "SegmentationTask",
-    "dice_iou",
-    "make_spheres",
-    "segmentation_loss",
-    "spheres3d",
-]
+__all__ = ["make_spheres", "spheres3d"]
 
 #: Number of validation and of test volumes.
 EVAL_VOLUMES = 64
@@ -78,102 +68,6 @@ def make_spheres(
     return x[:, None].astype(np.float32), y
 
 
-def segmentation_loss(output: Tensor, target: Tensor) -> Tensor:
-    """Mean per-voxel cross-entropy of logits ``output: [N, K, *S]`` against labels
-    ``target: [N, *S]``."""
-    if output.dim() != target.dim() + 1 or output.shape[2:] != target.shape[1:]:
-        raise ArchsmithError(
-            f"segmentation output must have shape [{target.shape[0]}, classes, "
-            f"{', '.join(map(str, target.shape[1:]))}], got {list(output.shape)}"
-        )
-    return F.cross_entropy(output, target)
-
-
-def dice_iou(pred: Tensor, target: Tensor, num_classes: int) -> tuple[list[float], list[float]]:
-    """Per-class Dice ``2|P & G| / (|P| + |G|)`` and IoU ``|P & G| / |P | G|`` of label maps
-    ``pred`` and ``target`` (same shape, every voxel pooled) for classes ``0 .. K-1``; ``nan``
-    for a class absent from both."""
-    p = pred.reshape(-1)
-    g = target.reshape(-1)
-    # [K, K] confusion counts in one pass: row = true class, column = predicted class
-    confusion = torch.bincount(g * num_classes + p, minlength=num_classes**2)
-    confusion = confusion.reshape(num_classes, num_classes).double()
-    inter = confusion.diagonal()
-    pred_count, true_count = confusion.sum(0), confusion.sum(1)
-    dice = [
-        float(2 * i / (a + b)) if a + b > 0 else math.nan
-        for i, a, b in zip(inter, pred_count, true_count, strict=True)
-    ]
-    iou = [
-        float(i / (a + b - i)) if a + b > 0 else math.nan
-        for i, a, b in zip(inter, pred_count, true_count, strict=True)
-    ]
-    return dice, iou
-
-
-def _nanmean(values: list[float]) -> float:
-    kept = [v for v in values if not math.isnan(v)]
-    return sum(kept) / len(kept) if kept else math.nan
-
-
-class SegmentationTask(Task):
-    """A per-voxel classification task: kind ``"segmentation"``.
-
-    ``Task`` knows four kinds; this subclass adds a fifth by overriding the loss and the
-    metrics, so a task of this kind only pairs with models registered for
-    ``task_kinds=("segmentation",)``.
-
-    The model maps ``x: [N, C, *S]`` to logits ``[N, num_outputs, *S]``; ``y: [N, *S]`` int64.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        input: InputSpec,
-        train: Split,
-        val: Split,
-        test: Split,
-        *,
-        num_classes: int,
-        description: str = "",
-    ) -> None:
-        super().__init__(
-            name,
-            "classification",
-            input,
-            train,
-            val,
-            test,
-            num_outputs=num_classes,
-            description=description,
-            classes=tuple(range(num_classes)),
-        )
-        self.kind = cast(Any, "segmentation")
-        self.metric_names = ("dice", "iou", "voxel_accuracy")
-        self.primary_metric = "dice"
-        self.greater_is_better = True
-
-    def loss(self, output: Tensor, target: Tensor) -> Tensor:
-        """Mean per-voxel cross-entropy (see :func:`segmentation_loss`)."""
-        return segmentation_loss(output, target)
-
-    @torch.no_grad()
-    def metrics(self, output: Tensor, target: Tensor) -> dict[str, float]:
-        """``dice`` and ``iou``: means over the foreground classes (1 .. K-1) present in
-        prediction or truth; ``voxel_accuracy``: share of voxels labelled right."""
-        output, target = output.detach(), target.detach()
-        segmentation_loss(output, target)  # shape check only
-        if target.numel() == 0:
-            return {"dice": math.nan, "iou": math.nan, "voxel_accuracy": math.nan}
-        pred = output.argmax(dim=1)
-        dice, iou = dice_iou(pred, target, self.num_outputs)
-        return {
-            "dice": _nanmean(dice[1:]),
-            "iou": _nanmean(iou[1:]),
-            "voxel_accuracy": float((pred == target).double().mean()),
-        }
-
-
 @register_task("spheres3d", "noisy 3D volumes [1, S, S, S] of spheres; per-voxel class labels")
 def spheres3d(
     *,
@@ -208,4 +102,11 @@ def spheres3d(
         )
         splits.append(Split(torch.from_numpy(x), torch.from_numpy(y)))
     spec = InputSpec("image", (1, size, size, size))
-    return SegmentationTask("spheres3d", spec, *splits, num_classes=num_classes)
+    return Task(
+        "spheres3d",
+        "segmentation",
+        spec,
+        *splits,
+        num_outputs=num_classes,
+        classes=tuple(range(num_classes)),
+    )
