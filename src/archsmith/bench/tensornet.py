@@ -1,1 +1,229 @@
-"""archsmith bench case (work in progress)."""
+"""``archsmith bench tensornet``: tensor-network linear layers against tensorly-torch and dense.
+
+Square layers ``size x size`` (256 ... 4096; ``--quick``: 256 and 1024) applied to a batch of
+:data:`BATCH` = 256 tokens (one 256-token sequence, or 8 x 32: a realistic transformer
+micro-batch), float32, bias on, one thread as set by the caller. Implementations (``impl``):
+
+- ``tt`` — :class:`~archsmith.tensornet.layers.TTLinear` (TT-matrix / MPO, default modes,
+  uniform bond rank);
+- ``btt`` — :class:`~archsmith.tensornet.layers.BTTLinear` (block tensor-train of Qiu et al.,
+  "Compute Better Spent", ICML 2024);
+- ``tltorch_blocktt``, ``tltorch_tucker``, ``tltorch_cp`` — tensorly-torch's
+  ``FactorizedLinear`` with that factorization (its "blocktt" is the TT-matrix format), on the
+  same tensorized modes as ``tt``;
+- ``dense`` — :class:`torch.nn.Linear`.
+
+Grid: for each compression level ``c`` (:data:`LEVELS`; dense weights over layer weights), ``tt``
+takes the largest uniform rank within ``size^2 / c`` weights and ``btt`` likewise (at least
+rank 1; a BTT rank reached by two levels is timed once). Every archsmith row gets three
+tensorly-torch rows **at equal parameter count**: ranks chosen so that their count is the
+nearest to the archsmith row's (``match`` names that row, ``match_params`` its count; ``params``
+is always the row's own count, bias included). tensorly-torch can reconstruct the weight or
+contract the factors; for blocktt and tucker both are probed (3 rounds) and the faster is timed
+(``tl_impl``); CP is timed factorized only, since its reconstruction (a Khatri-Rao product of
+2d factors) is an order of magnitude slower.
+
+All candidates of one size run interleaved in one process (:func:`time_interleaved`);
+``fwd_ms``: forward under ``torch.no_grad``; ``fwd_bwd_ms``: forward, ``sum``, backward to the
+input and every parameter. Ratios: ``vs_dense`` = dense fwd_bwd / this row's fwd_bwd (archsmith
+rows; target > 1 at >= 8x compression for sizes >= 1024) and ``tl_over_archsmith`` = this
+tensorly-torch row's fwd_bwd / its matched archsmith row's (target >= 1).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import torch
+from torch import nn
+
+from archsmith.bench.anchors import AnchorMissing, anchor_missing_row, require_anchor
+from archsmith.bench.registry import BenchContext, register_bench
+from archsmith.bench.timing import time_interleaved
+from archsmith.tensornet.core import tt_params
+from archsmith.tensornet.layers import BTTLinear, TTLinear
+
+__all__ = ["BATCH", "FULL_SIZES", "LEVELS", "QUICK_SIZES", "tensornet_rows"]
+
+BATCH = 256
+FULL_SIZES = (256, 512, 1024, 2048, 4096)
+QUICK_SIZES = (256, 1024)
+#: compression levels (quick, full)
+LEVELS = {True: (8, 32), False: (8, 32, 128)}
+TL_FACTORIZATIONS = ("blocktt", "tucker", "cp")
+PROBE_ROUNDS = 3
+
+
+def _n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+# -- tensorly-torch at a parameter count ------------------------------------------------------
+
+
+def _tl_count(fac: str, in_modes: tuple[int, ...], out_modes: tuple[int, ...], rank: Any) -> int:
+    """Weight entries of tensorly-torch's ``fac`` at ``rank`` (as its ``new`` allocates them)."""
+    shape = (*out_modes, *in_modes)
+    if fac == "blocktt":
+        sizes = [m * n for m, n in zip(out_modes, in_modes, strict=True)]
+        return tt_params(sizes, [rank] * (len(sizes) - 1))
+    if fac == "tucker":
+        return math.prod(rank) + sum(s * r for s, r in zip(shape, rank, strict=True))
+    return int(rank) * (sum(shape) + 1)  # CP: factors [s, R] and weights [R]
+
+
+def _tucker_rank(shape: tuple[int, ...], fraction: float) -> tuple[int, ...]:
+    import tensorly as tl
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return tuple(int(r) for r in tl.tucker_tensor.validate_tucker_rank(shape, rank=fraction))
+
+
+def tl_rank_for(
+    fac: str, in_modes: tuple[int, ...], out_modes: tuple[int, ...], weights: int
+) -> Any:
+    """The tensorly-torch rank of ``fac`` whose weight count is nearest to ``weights``: a uniform
+    bond rank (blocktt), a rank tuple from tensorly's parameter-fraction rule (tucker; the
+    fraction is bisected), a CP rank."""
+    shape = (*out_modes, *in_modes)
+    if fac == "cp":
+        return max(1, round(weights / (sum(shape) + 1)))
+    cands: list[Any]
+    if fac == "blocktt":
+        cap = math.prod(m * n for m, n in zip(out_modes, in_modes, strict=True))
+        cands = list(range(1, math.isqrt(cap) + 2))
+    else:
+        lo, hi = 1e-6, 1.0
+        for _ in range(40):  # largest fraction whose tucker count stays <= weights
+            mid = (lo + hi) / 2
+            if _tl_count(fac, in_modes, out_modes, _tucker_rank(shape, mid)) <= weights:
+                lo = mid
+            else:
+                hi = mid
+        cands = [_tucker_rank(shape, lo), _tucker_rank(shape, hi)]
+    return min(cands, key=lambda r: abs(_tl_count(fac, in_modes, out_modes, r) - weights))
+
+
+# -- timing -----------------------------------------------------------------------------------
+
+
+def _forward(layer: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    def run() -> None:
+        with torch.no_grad():
+            layer(x)
+
+    return run
+
+
+def _fwd_bwd(layer: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    def run() -> None:
+        layer.zero_grad(set_to_none=True)
+        x.grad = None
+        layer(x).sum().backward()
+
+    return run
+
+
+def _tl_layer(
+    tltorch: ModuleType, fac: str, tt: TTLinear, rank: Any, x: torch.Tensor, gen: torch.Generator
+) -> tuple[nn.Module, str]:
+    """tensorly-torch's layer at ``rank`` with its faster implementation (see the docstring)."""
+    impls = ("factorized",) if fac == "cp" else ("factorized", "reconstructed")
+    layers = {}
+    for impl in impls:
+        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
+        layers[impl] = tltorch.FactorizedLinear(
+            tt.in_modes, tt.out_modes, factorization=fac, rank=rank, implementation=impl
+        )
+    if len(layers) == 1:
+        return layers[impls[0]], impls[0]
+    probe = time_interleaved(
+        {k: _fwd_bwd(v, x) for k, v in layers.items()}, repeats=PROBE_ROUNDS, warmup=1
+    )
+    best = min(probe, key=lambda k: probe[k].median_ms)
+    return layers[best], best
+
+
+def _archsmith_layers(size: int, quick: bool) -> list[tuple[str, int, nn.Module]]:
+    """``(impl, rank, layer)`` of tt and btt at every compression level (ranks deduplicated)."""
+    out: list[tuple[str, int, nn.Module]] = []
+    for impl, cls in (("tt", TTLinear), ("btt", BTTLinear)):
+        seen: set[int] = set()
+        for level in LEVELS[quick]:
+            rank = cls.rank_for_params(size, size, size * size // level, bias=False)
+            if rank not in seen:
+                seen.add(rank)
+                out.append((impl, rank, cls(size, size, rank=rank)))
+    return out
+
+
+def _size_rows(size: int, ctx: BenchContext, tltorch: ModuleType | None) -> list[dict[str, Any]]:
+    gen = torch.Generator().manual_seed(size)
+    x = torch.randn(BATCH, size, generator=gen).requires_grad_()
+    torch.manual_seed(size)
+    layers: dict[str, nn.Module] = {"dense": nn.Linear(size, size)}
+    rows: dict[str, dict[str, Any]] = {"dense": {"impl": "dense", "size": size, "rank": None}}
+    ref_tt = TTLinear(size, size, rank=1)  # the modes every tensorly-torch layer shares
+    for impl, rank, layer in _archsmith_layers(size, ctx.quick):
+        key = f"{impl} r={rank}"
+        layers[key] = layer
+        rows[key] = {"impl": impl, "size": size, "rank": rank}
+        for fac in TL_FACTORIZATIONS:
+            tl_row: dict[str, Any] = {"impl": f"tltorch_{fac}", "size": size}
+            match = {"match": key, "match_params": _n_params(layer)}
+            if tltorch is None:
+                rows[f"{key}/{fac}"] = anchor_missing_row("tltorch", **tl_row, **match)
+                continue
+            weights = _n_params(layer) - size
+            tl_rank = tl_rank_for(fac, ref_tt.in_modes, ref_tt.out_modes, weights)
+            tl_layer, tl_impl = _tl_layer(tltorch, fac, ref_tt, tl_rank, x, gen)
+            layers[f"{key}/{fac}"] = tl_layer
+            rank_out = tl_rank if isinstance(tl_rank, int) else "x".join(map(str, tl_rank))
+            rows[f"{key}/{fac}"] = {**tl_row, "rank": rank_out, **match, "tl_impl": tl_impl}
+    fwd = time_interleaved(
+        {k: _forward(v, x) for k, v in layers.items()}, repeats=ctx.repeats, warmup=ctx.warmup
+    )
+    fb = time_interleaved(
+        {k: _fwd_bwd(v, x) for k, v in layers.items()}, repeats=ctx.repeats, warmup=ctx.warmup
+    )
+    dense_ms = fb["dense"].median_ms
+    out = []
+    for key, row in rows.items():
+        if key in layers:
+            n = _n_params(layers[key])
+            row.update(
+                params=n,
+                compression=size * size / max(1, n - size),
+                fwd_ms=fwd[key].median_ms,
+                fwd_bwd_ms=fb[key].median_ms,
+            )
+            if row["impl"] in ("tt", "btt"):
+                row["vs_dense"] = dense_ms / fb[key].median_ms
+            elif "match" in row:
+                row["tl_over_archsmith"] = fb[key].median_ms / fb[row["match"]].median_ms
+        out.append({"batch": BATCH, **row})
+    return out
+
+
+def tensornet_rows(ctx: BenchContext) -> list[dict[str, Any]]:
+    """Rows for every size of the grid; see the module docstring."""
+    try:
+        tltorch: ModuleType | None = require_anchor("tltorch")
+    except AnchorMissing:
+        tltorch = None
+    rows: list[dict[str, Any]] = []
+    for size in QUICK_SIZES if ctx.quick else FULL_SIZES:
+        rows += _size_rows(size, ctx, tltorch)
+    return rows
+
+
+@register_bench(
+    "tensornet", "TT / BTT linear layers vs tensorly-torch (blocktt, tucker, cp) and dense"
+)
+def tensornet(ctx: BenchContext) -> list[dict[str, Any]]:
+    return tensornet_rows(ctx)
