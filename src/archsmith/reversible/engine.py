@@ -160,6 +160,11 @@ class _ReversibleFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, seq: ReversibleSequence, x: Tensor, *params: Tensor) -> Tensor:
         devices = _cuda_devices(x)
+        # Inside a Function's forward grad is off, yet views of an input that requires grad
+        # (the couplings' splits) still claim to require it without a grad_fn; module hooks that
+        # look for one (the module tracker of FlopCounterMode, used by archsmith.cost.measure)
+        # then fail. Nothing here is differentiated, so the blocks see a detached input.
+        x = x.detach()
         tapes: list[RngTape | None] = []
         for c in seq.blocks():
             tape = RngTape(devices) if seq.preserve_rng_state else None
