@@ -16,6 +16,10 @@ predictor is fitted to it by binary cross-entropy (set as the block's ``aux_loss
 trainer adds). As in the paper's default ("decoupled") mode the predictor reads a detached
 input, so the mask loss does not reshape the backbone; the training forward multiplies the
 dense output by the predicted binary mask, so the backbone learns to work under its own masks.
+By default (``mask_grad="ste"``) that binary mask passes the task gradient to the predictor
+straight through (Bengio et al., 2013), a signal of which kept channels the task needs;
+``mask_grad="none"`` is FTWT's strictly decoupled training (the predictor learns from the BCE
+alone).
 
 Two small choices, stated here: the teacher keeps the channel that crosses ``mass`` (the set
 *covers* ``mass``; FTWT's code drops it, which can leave a sample with no channel at all), and
@@ -36,7 +40,7 @@ from __future__ import annotations
 import argparse
 import itertools
 from collections.abc import Sequence
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +61,7 @@ __all__ = [
     "tradeoff",
 ]
 
+MaskGrad = Literal["ste", "none"]
 _TIE = 1e-6  # shares within this of ``mass`` count as reaching it (float cumsum rounding)
 
 
@@ -111,6 +116,10 @@ class ChannelMaskedConv(nn.Module):
         mask_loss_weight: weight of the predictor's BCE in ``aux_loss``.
         detach_input: the predictor reads ``x.detach()`` (FTWT "decoupled"); False lets the
             mask loss reach the previous layers too ("joint").
+        mask_grad: ``"ste"``: in training the binary mask passes the task gradient to the
+            predictor straight through (``hard + p - sg[p]``, value unchanged), so the task
+            also tells the predictor which kept channels matter; ``"none"``: the predictor
+            learns from the BCE alone (FTWT's strictly decoupled training).
 
     Attributes:
         aux_loss: ``mask_loss_weight * BCE(logits, teacher)`` after a training forward, else
@@ -130,8 +139,11 @@ class ChannelMaskedConv(nn.Module):
         threshold: float = 0.5,
         mask_loss_weight: float = 1.0,
         detach_input: bool = True,
+        mask_grad: MaskGrad = "ste",
     ) -> None:
         super().__init__()
+        if mask_grad not in ("ste", "none"):
+            raise ArchsmithError(f"mask_grad: must be 'ste' or 'none', got {mask_grad!r}")
         if not 0 < mass <= 1:
             raise ArchsmithError(f"mass: must be in (0, 1], got {mass}")
         if not 0 <= threshold <= 1:
@@ -143,6 +155,7 @@ class ChannelMaskedConv(nn.Module):
         self.predictor = MaskPredictor(in_channels, out_channels)
         self.mass, self.threshold = mass, threshold
         self.mask_loss_weight, self.detach_input = mask_loss_weight, detach_input
+        self.mask_grad = mask_grad
         self.aux_loss: Tensor | None = None
         self.last_mask: Tensor | None = None
         self.last_target: Tensor | None = None
@@ -167,7 +180,11 @@ class ChannelMaskedConv(nn.Module):
             self.last_target = target
             bce = F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype))
             self.aux_loss = self.mask_loss_weight * bce
-            return out * mask.to(out.dtype)[:, :, None, None], mask
+            gate = mask.to(out.dtype)
+            if self.mask_grad == "ste":
+                p = torch.sigmoid(logits)
+                gate = gate + p - p.detach()
+            return out * gate[:, :, None, None], mask
         self.aux_loss = None
         self.last_target = None
         return self._gathered(x, mask, in_mask), mask
@@ -213,7 +230,10 @@ class ChannelMaskedConv(nn.Module):
         return out * mask.to(out.dtype)[:, :, None, None]
 
     def extra_repr(self) -> str:
-        return f"mass={self.mass}, threshold={self.threshold}, detach_input={self.detach_input}"
+        return (
+            f"mass={self.mass}, threshold={self.threshold}, detach_input={self.detach_input}, "
+            f"mask_grad={self.mask_grad}"
+        )
 
 
 class MaskedCNN(nn.Module):
@@ -242,6 +262,7 @@ class MaskedCNN(nn.Module):
         threshold: float = 0.5,
         mask_loss_weight: float = 1.0,
         detach_input: bool = True,
+        mask_grad: MaskGrad = "ste",
     ) -> None:
         super().__init__()
         if len(channels) < 2:
@@ -264,6 +285,7 @@ class MaskedCNN(nn.Module):
                     threshold=threshold,
                     mask_loss_weight=mask_loss_weight,
                     detach_input=detach_input,
+                    mask_grad=mask_grad,
                 )
             )
             dense_flops += 2 * 9 * c_in * c_out * h * w
@@ -319,6 +341,7 @@ def masked_cnn(
     threshold: Annotated[float, Range(min=0.0, max=1.0)] = 0.5,
     mask_loss_weight: Annotated[float, Range(min=0.0)] = 1.0,
     detach_input: bool = True,
+    mask_grad: MaskGrad = "ste",
 ) -> nn.Module:
     """CNN with input-dependent channel masks (Fire Together Wire Together, CVPR 2022)."""
     c, h, w = in_shape
@@ -331,6 +354,7 @@ def masked_cnn(
         threshold=threshold,
         mask_loss_weight=mask_loss_weight,
         detach_input=detach_input,
+        mask_grad=mask_grad,
     )
 
 
@@ -340,6 +364,7 @@ def tradeoff(
     epochs: int = 20,
     seed: int = 0,
     task_name: str = "digits",
+    mask_grad: MaskGrad = "ste",
 ) -> list[dict[str, Any]]:
     """Train ``masked_cnn`` at each ``mass`` and return test accuracy against mean FLOPs."""
     from archsmith.registry import create_model
@@ -350,7 +375,7 @@ def tradeoff(
     rows = []
     for mass in masses:
         seed_everything(seed)
-        model = create_model("masked_cnn", task=task, mass=mass)
+        model = create_model("masked_cnn", task=task, mass=mass, mask_grad=mask_grad)
         assert isinstance(model, MaskedCNN)
         fit(model, task, TrainConfig(epochs=epochs, patience=None, seed=seed), progress=False)
         model.eval()
@@ -375,9 +400,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mass", type=float, nargs="+", default=[1.0, 0.95, 0.9, 0.8, 0.6])
+    parser.add_argument("--mask-grad", choices=["ste", "none"], default="ste")
     args = parser.parse_args(argv)
     print(f"{'mass':>6} {'accuracy':>9} {'kFLOPs':>9} {'of dense':>9} {'kept ch':>8}")
-    for r in tradeoff(args.mass, epochs=args.epochs, seed=args.seed):
+    for r in tradeoff(args.mass, epochs=args.epochs, seed=args.seed, mask_grad=args.mask_grad):
         print(
             f"{r['mass']:>6.2f} {r['accuracy']:>9.4f} {r['mean_flops'] / 1e3:>9.1f} "
             f"{r['flops_frac']:>9.3f} {r['kept_channels']:>8.3f}"
