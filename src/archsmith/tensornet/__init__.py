@@ -3,3 +3,4 @@ compression of pretrained models)."""
 
 from archsmith.tensornet import classifiers as _classifiers  # noqa: F401  (registers models)
 from archsmith.tensornet import layers as _layers  # noqa: F401  (registers linear layers)
+from archsmith.tensornet.adaptive import GrowthRound, grow_bond, grow_tt_ranks  # noqa: F401
