@@ -13,7 +13,10 @@ worth: the parameters one token actually uses) run on the same ``T`` tokens of w
 - ``gflops``: training-step FLOPs (FLOP counter) / ``fwd_bwd_ms``; ``peak_gflops`` is this
   run's measured float32 matmul rate;
 - ``tokens_per_s`` (training steps) and ``vs_dense`` = MoE ``fwd_bwd_ms`` / dense
-  ``fwd_bwd_ms`` (target: <= 1.3).
+  ``fwd_bwd_ms`` (target: <= 1.3);
+- ``dropped_tokens`` / ``dropped_assignments`` (MoE row): what the capacity limit dropped in
+  the last step (0 on these random inputs: the near-uniform router at initialization keeps
+  every expert under ``1.25 * N k / E``, so the MoE does the dense layer's arithmetic).
 
 Rows carry ``"table": "moe"`` so they print as their own table next to the GLA rows.
 """
@@ -99,7 +102,10 @@ def moe_rows(ctx: BenchContext) -> list[dict[str, Any]]:
                 "active_params": _active_params(model),
             }
             if isinstance(model, MoE) and model.last_stats is not None:
+                # what the timed steps computed: with drops the MoE would do less arithmetic
+                # than the dense layer, so they are reported beside the ratio
                 row["dropped_tokens"] = model.last_stats.dropped_tokens
+                row["dropped_assignments"] = model.last_stats.dropped_assignments
             rows.append(row)
     return rows
 
