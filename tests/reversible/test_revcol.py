@@ -87,6 +87,36 @@ def test_reversible_columns_match_the_autograd_twin(
             assert int(a) <= 1  # 0 for the first column's unused up-projections
 
 
+@pytest.mark.parametrize("frozen", ["stem", "column", "gamma"])
+def test_frozen_parts_and_inputs_without_grad_match_the_twin(frozen: str) -> None:
+    """A frozen stem makes the columns' input need no gradient; a frozen column (or gamma) gives
+    parameters that take none. Both as in plain autograd."""
+    torch.manual_seed(0)
+    rev, twin = _pair(torch.float64, channels=(3, 4), columns=3, stem_channels=3)
+    for model in (rev, twin):
+        params = {
+            "stem": model.stem.parameters(),
+            "column": model.columns[1].parameters(),
+            "gamma": model.columns[2].gamma_raw.parameters(),
+        }[frozen]
+        for p in params:
+            p.requires_grad_(False)
+    x = torch.randn(2, 2, 6, 8, dtype=torch.float64)  # no grad
+    g = torch.randn(2, 3, dtype=torch.float64)
+    for model in (rev, twin):
+        model(x).backward(g)
+    pairs = list(zip(rev.named_parameters(), twin.parameters(), strict=True))
+    scale = float(torch.cat([b.grad.reshape(-1) for _, b in pairs if b.grad is not None]).norm())
+    for (name, a), b in pairs:
+        if not b.requires_grad:
+            assert a.grad is None and b.grad is None, name
+            continue
+        assert a.grad is not None and b.grad is not None, name
+        # biases whose every path ends in a BatchNorm have a true gradient of zero: rounding
+        # noise on both sides, compared to the whole gradient's size
+        assert float((a.grad - b.grad).norm()) < 1e-10 * scale, name
+
+
 def naive_columns(model: RevCol, x: torch.Tensor) -> list[list[torch.Tensor]]:
     """Every column's levels, straight from eq. 4: x_l^c = F_l(x_{l-1}^c, x_{l+1}^{c-1})
     + gamma_l x_l^{c-1}; the first column reads no previous column."""

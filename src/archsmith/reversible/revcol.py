@@ -238,7 +238,8 @@ class RevCol(nn.Module):
         x0 = self.stem(x)
         cols = list(self.columns)
         if self.reversible:
-            params = list(self.columns.parameters())
+            # trainable ones only: frozen parameters get no gradient, as in the twin
+            params = [p for p in self.columns.parameters() if p.requires_grad]
             return reversible_columns(cols, x0, params)  # type: ignore[arg-type]
         return plain_columns(cols, x0)  # type: ignore[arg-type]
 

@@ -166,7 +166,9 @@ class _ReversibleColumns(torch.autograd.Function):
                             lower.view_as(lower),
                             None if higher is None else higher.view_as(higher),
                         )
-                    inputs: list[Tensor] = [lower]
+                    # x0 may not require grad (a frozen stem, an input without grad), nor may
+                    # parameters (frozen): autograd.grad only takes tensors that do
+                    inputs: list[Tensor] = [lower] if lower.requires_grad else []
                     if higher is not None:
                         inputs.append(higher)
                     out = f
@@ -177,13 +179,14 @@ class _ReversibleColumns(torch.autograd.Function):
                         prev_leaf = prev[level].detach().requires_grad_()  # type: ignore[union-attr]
                         inputs.append(prev_leaf)
                         out = f + gamma * prev_leaf
-                    level_params = column.level_parameters(level)
+                    level_params = [p for p in column.level_parameters(level) if id(p) in index]
                     if g[level] is None or not out.requires_grad:
                         continue  # nothing flows back through this level
                     got = torch.autograd.grad(
                         out, [*inputs, *level_params], g[level], allow_unused=True
                     )
-                    got_lower, rest = got[0], list(got[1:])
+                    rest = list(got)
+                    got_lower = rest.pop(0) if lower.requires_grad else None
                     if level == 0:
                         g_x0 = add(g_x0, got_lower)
                     else:
@@ -209,8 +212,8 @@ def reversible_columns(
     Args:
         columns: the columns, first to last (``nn.Module`` s following :class:`ColumnLike`).
         x0: ``[B, C_0, H, W]``, the input every column reads.
-        params: every parameter of the columns, each once (their gradients come back through
-            this function).
+        params: the columns' trainable parameters, each once (their gradients come back
+            through this function; frozen ones must be left out).
 
     Returns:
         ``[x_1 .. x_L]`` of the last column, ``x_l: [B, C_l, H_l, W_l]``.
