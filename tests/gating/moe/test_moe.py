@@ -163,7 +163,7 @@ def test_aux_loss_in_training_only() -> None:
         routing.logits
     )
     assert layer.aux_loss is not None and float(layer.aux_loss.detach()) == pytest.approx(
-        float(expected)
+        float(expected.detach())
     )
     layer.eval()
     layer(x)
