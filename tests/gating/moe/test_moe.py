@@ -18,6 +18,7 @@ from archsmith.gating.moe import (
     MoE,
     load_balancing_loss,
     moe_dispatch,
+    moe_stats,
     router_z_loss,
 )
 from archsmith.gating.moe.naive import naive_dispatch, naive_moe
@@ -263,3 +264,23 @@ def test_partial_options_and_spec_block() -> None:
     net = build(spec)
     x, _ = get_task("digits").example_batch(4)
     assert net(x).shape == (4, 10)
+
+
+def test_moe_stats_sum_every_layer() -> None:
+    torch.manual_seed(0)
+    mlp = functools.partial(MoE, num_experts=4, top_k=2, capacity_factor=0.5)
+    model = create_model("transformer", task="digits", dim=8, depth=2, mlp_layer=mlp)
+    assert moe_stats(model)["layers"] == 2
+    x, _ = get_task("digits").example_batch(6)
+    model(x)
+    model(x[:3])
+    layers = [m for m in model.modules() if isinstance(m, MoE)]
+    totals = moe_stats(model)
+    assert totals["forwards"] == 4
+    assert totals["dropped_tokens"] == sum(m.stats["dropped_tokens"] for m in layers)
+    assert totals["dropped_assignments"] > 0  # capacity 0.5: drops by construction
+    assert totals["tokens"] == sum(m.stats["tokens"] for m in layers)
+    for m in layers:
+        m.reset_stats()
+    assert moe_stats(model)["dropped_assignments"] == 0
+    assert moe_stats(torch.nn.Linear(2, 2))["layers"] == 0

@@ -4,7 +4,7 @@ load-balancing and z-losses, capacity-limited sort-based dispatch, and the ``moe
 
 from archsmith.gating.moe import models as _models  # noqa: F401  (registers moe_transformer)
 from archsmith.gating.moe.dispatch import DispatchStats, capacity_of, moe_dispatch
-from archsmith.gating.moe.layer import MoE
+from archsmith.gating.moe.layer import MoE, moe_stats
 from archsmith.gating.moe.losses import load_balancing_loss, router_z_loss
 from archsmith.gating.moe.router import (
     ROUTERS,
@@ -29,5 +29,6 @@ __all__ = [
     "load_balancing_loss",
     "make_router",
     "moe_dispatch",
+    "moe_stats",
     "router_z_loss",
 ]

@@ -10,7 +10,7 @@ from archsmith.gating.moe.losses import load_balancing_loss, router_z_loss
 from archsmith.gating.moe.router import Router, make_router
 from archsmith.registry import LayerArg, get_layer, register_layer
 
-__all__ = ["MoE"]
+__all__ = ["MoE", "moe_stats"]
 
 
 @register_layer("mlp", "moe")
@@ -124,3 +124,16 @@ class MoE(nn.Module):
             f"num_experts={self.num_experts}, top_k={k}, router={type(self.router).__name__}, "
             f"capacity_factor={self.capacity_factor}"
         )
+
+
+def moe_stats(model: nn.Module) -> dict[str, int]:
+    """Running totals (``forwards``, ``tokens``, ``dropped_tokens``, ``dropped_assignments``)
+    summed over every :class:`MoE` layer of ``model`` (zeros when it has none): how many tokens
+    the capacity limit dropped since construction or each layer's :meth:`MoE.reset_stats`."""
+    total = {"layers": 0, "forwards": 0, "tokens": 0, "dropped_tokens": 0, "dropped_assignments": 0}
+    for module in model.modules():
+        if isinstance(module, MoE):
+            total["layers"] += 1
+            for key, value in module.stats.items():
+                total[key] += value
+    return total
