@@ -13,7 +13,7 @@ from typing import Any
 import opt_einsum
 import torch
 
-__all__ = ["contract", "expression"]
+__all__ = ["contract", "expression", "path_flops"]
 
 
 @lru_cache(maxsize=1024)
@@ -27,3 +27,11 @@ def contract(equation: str, *operands: torch.Tensor, optimize: str = "auto") -> 
     shapes = tuple(tuple(op.shape) for op in operands)
     out: torch.Tensor = expression(equation, shapes, optimize)(*operands, backend="torch")
     return out
+
+
+@lru_cache(maxsize=1024)
+def path_flops(equation: str, shapes: tuple[tuple[int, ...], ...], optimize: str = "auto") -> int:
+    """FLOPs of the pairwise path opt_einsum plans for ``equation`` on ``shapes`` (its own
+    count: a multiply-add is 2 when summed over, as in ``PathInfo.opt_cost``)."""
+    _, info = opt_einsum.contract_path(equation, *shapes, shapes=True, optimize=optimize)
+    return int(info.opt_cost)
