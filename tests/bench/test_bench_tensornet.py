@@ -103,6 +103,15 @@ def test_missing_anchor_gives_rows_saying_so(tiny: None, monkeypatch: pytest.Mon
     assert {r["impl"] for r in rows if "fwd_ms" in r} == {"tt", "btt", "dense"}
 
 
+def test_too_slow_candidates_get_a_note(tiny: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench, "SKIP_FACTOR", 0.0)
+    monkeypatch.setattr(bench, "SKIP_MIN_S", 0.0)
+    rows = bench.tensornet_rows(_ctx())
+    timed = [r for r in rows if "fwd_ms" in r]
+    assert [r["impl"] for r in timed] == ["dense"]
+    assert all(r["note"].startswith("skipped: one fwd+bwd took") for r in rows if r not in timed)
+
+
 def test_run_bench_writes_json(tiny: None, tmp_path: Path) -> None:
     out = tmp_path / "tn.json"
     result = run_bench("tensornet", quick=True, json_path=out, echo=False, _matmul_n=32)

@@ -23,6 +23,12 @@ contract the factors; for blocktt and tucker both are probed (3 rounds) and the 
 (``tl_impl``); CP is timed factorized only, since its reconstruction (a Khatri-Rao product of
 2d factors) is an order of magnitude slower.
 
+A candidate whose first forward+backward takes over :data:`SKIP_FACTOR` times dense's (and
+over :data:`SKIP_MIN_S`) is not timed: its row says so in ``note`` and has no times (tensorly-torch's CP
+at large sizes, whose factorized contraction scales with its large rank). From
+:data:`BIG_SIZE` on, the rounds are capped at :data:`BIG_ROUNDS` (repeats, warm-up), so the full
+grid runs in minutes on one thread.
+
 All candidates of one size run interleaved in one process (:func:`time_interleaved`);
 ``fwd_ms``: forward under ``torch.no_grad``; ``fwd_bwd_ms``: forward, ``sum``, backward to the
 input and every parameter. Ratios: ``vs_dense`` = dense fwd_bwd / this row's fwd_bwd (archsmith
@@ -33,6 +39,7 @@ tensorly-torch row's fwd_bwd / its matched archsmith row's (target >= 1).
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections.abc import Callable
 from types import ModuleType
@@ -56,6 +63,10 @@ QUICK_SIZES = (256, 1024)
 LEVELS = {True: (8, 32), False: (8, 32, 128)}
 TL_FACTORIZATIONS = ("blocktt", "tucker", "cp")
 PROBE_ROUNDS = 3
+SKIP_FACTOR = 10.0
+SKIP_MIN_S = 1.0
+BIG_SIZE = 2048
+BIG_ROUNDS = (5, 1)
 
 
 def _n_params(module: nn.Module) -> int:
@@ -162,6 +173,22 @@ def _archsmith_layers(size: int, quick: bool) -> list[tuple[str, int, nn.Module]
     return out
 
 
+def _too_slow(layers: dict[str, nn.Module], x: torch.Tensor) -> dict[str, str]:
+    """``{key: note}`` of the layers whose first forward+backward exceeds :data:`SKIP_FACTOR`
+    times dense's and :data:`SKIP_MIN_S` (dense itself is always timed)."""
+    seconds = {}
+    for key, layer in layers.items():
+        start = time.perf_counter()
+        _fwd_bwd(layer, x)()
+        seconds[key] = time.perf_counter() - start
+    limit = max(SKIP_MIN_S, SKIP_FACTOR * seconds["dense"])
+    return {
+        key: f"skipped: one fwd+bwd took {s:.1f} s (dense {seconds['dense']:.2f} s)"
+        for key, s in seconds.items()
+        if s > limit and key != "dense"
+    }
+
+
 def _size_rows(size: int, ctx: BenchContext, tltorch: ModuleType | None) -> list[dict[str, Any]]:
     gen = torch.Generator().manual_seed(size)
     x = torch.randn(BATCH, size, generator=gen).requires_grad_()
@@ -185,11 +212,17 @@ def _size_rows(size: int, ctx: BenchContext, tltorch: ModuleType | None) -> list
             layers[f"{key}/{fac}"] = tl_layer
             rank_out = tl_rank if isinstance(tl_rank, int) else "x".join(map(str, tl_rank))
             rows[f"{key}/{fac}"] = {**tl_row, "rank": rank_out, **match, "tl_impl": tl_impl}
+    for key, note in _too_slow(layers, x).items():
+        del layers[key]
+        rows[key]["note"] = note
+    repeats, warmup = ctx.repeats, ctx.warmup
+    if size >= BIG_SIZE:
+        repeats, warmup = min(repeats, BIG_ROUNDS[0]), min(warmup, BIG_ROUNDS[1])
     fwd = time_interleaved(
-        {k: _forward(v, x) for k, v in layers.items()}, repeats=ctx.repeats, warmup=ctx.warmup
+        {k: _forward(v, x) for k, v in layers.items()}, repeats=repeats, warmup=warmup
     )
     fb = time_interleaved(
-        {k: _fwd_bwd(v, x) for k, v in layers.items()}, repeats=ctx.repeats, warmup=ctx.warmup
+        {k: _fwd_bwd(v, x) for k, v in layers.items()}, repeats=repeats, warmup=warmup
     )
     dense_ms = fb["dense"].median_ms
     out = []
@@ -204,9 +237,11 @@ def _size_rows(size: int, ctx: BenchContext, tltorch: ModuleType | None) -> list
             )
             if row["impl"] in ("tt", "btt"):
                 row["vs_dense"] = dense_ms / fb[key].median_ms
-            elif "match" in row:
+            elif row.get("match") in fb:
                 row["tl_over_archsmith"] = fb[key].median_ms / fb[row["match"]].median_ms
         out.append({"batch": BATCH, **row})
+        if key in layers:
+            out[-1]["rounds"] = repeats
     return out
 
 
