@@ -13,7 +13,7 @@ from archsmith.cost import measure
 from archsmith.errors import ArchsmithError
 from archsmith.registry import create_model
 from archsmith.reversible.couplings import AdditiveCoupling
-from archsmith.reversible.invertible_ops import InvertibleDownsampling
+from archsmith.reversible.invertible_ops import DownsamplingCoupling, InvertibleDownsampling
 from archsmith.reversible.irevnet import IRevNet
 from helpers import rel_err
 
@@ -46,6 +46,7 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("downsampling", ["strided", "fold"])
 @pytest.mark.parametrize(
     ("dtype", "tol"), [(torch.float64, 1e-10), (torch.float32, 1e-4)], ids=["f64", "f32"]
 )
@@ -56,8 +57,13 @@ def test_gradients_match_the_autograd_twin(
     shape: tuple[int, int, int],
     channels: int,
     blocks: tuple[int, ...],
+    downsampling: str,
 ) -> None:
-    rev, twin = _pair(dtype, shape, channels=channels, blocks=blocks, dropout=0.2)
+    if downsampling == "fold" and len(blocks) == 1:
+        pytest.skip("one stage: no downsampling")
+    torch.manual_seed(0)
+    kw = dict(channels=channels, blocks=blocks, dropout=0.2, downsampling=downsampling)
+    rev, twin = _pair(dtype, shape, **kw)
     x = torch.randn(5, *shape, dtype=dtype)
     g = torch.randn(5, 5, dtype=dtype)
     results = []
@@ -78,11 +84,44 @@ def test_gradients_match_the_autograd_twin(
             assert int(a) == 1
 
 
-@pytest.mark.parametrize(("shape", "channels", "blocks"), [*CASES, ((1, 8, 8), 16, (4, 4))])
-def test_inverse_recovers_the_input(
-    shape: tuple[int, int, int], channels: int, blocks: tuple[int, ...]
+def _warm_statistics(model: IRevNet, shape: tuple[int, ...]) -> None:
+    """BatchNorm running statistics from a few batches (cumulative average), then eval mode:
+    the network as it is inverted after training."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(8, *shape))
+    model.eval()
+
+
+@pytest.mark.parametrize("downsampling", ["strided", "fold"])
+@pytest.mark.parametrize(
+    ("shape", "channels", "blocks", "perturbed"),
+    [
+        *[(*case, True) for case in CASES],
+        ((1, 8, 8), 16, (4, 4), True),
+        # 32 i-RevNet blocks (16 couplings) at their initialization: the test networks above
+        # get noise of 0.1 on every weight, which about doubles each residual function's gain;
+        # over 16 couplings the features then grow 20x and the inverse's rounding error with
+        # them (1e-4). A network at a sane scale keeps 1e-7 at this depth.
+        ((3, 16, 16), 16, (8, 8), False),
+    ],
+)
+def test_inverse_recovers_the_input_to_1e5_in_float32(
+    shape: tuple[int, int, int],
+    channels: int,
+    blocks: tuple[int, ...],
+    perturbed: bool,
+    downsampling: str,
 ) -> None:
-    model = _pair(torch.float32, shape, channels=channels, blocks=blocks, dropout=0.2)[0].eval()
+    torch.manual_seed(0)
+    kw = dict(channels=channels, blocks=blocks, dropout=0.2, downsampling=downsampling)
+    fresh = IRevNet(shape, 5, **kw)  # type: ignore[arg-type]
+    model = _pair(torch.float32, shape, **kw)[0] if perturbed else fresh
+    _warm_statistics(model, shape)
     x = torch.randn(4, *shape)
     with torch.no_grad():
         z = model.features(x)
@@ -91,8 +130,9 @@ def test_inverse_recovers_the_input(
 
 
 def naive_features(model: IRevNet, x: torch.Tensor) -> torch.Tensor:
-    """i-RevNet from the paper: fold, pad each half, then blocks (x1, x2) -> (x2, x1 + F(x2)),
-    with every stage boundary folding both halves by pixel_unshuffle."""
+    """i-RevNet from the paper: fold, pad each half, then blocks (x1, x2) -> (x2, x1 + F(x2));
+    a downsampling block is (x1, x2) -> (S x2, S x1 + F(x2)) with F strided and S
+    pixel_unshuffle ("fold" instead folds both halves by pixel_unshuffle on their own)."""
     c = x.shape[1] * 4
     h = F.pixel_unshuffle(x, 2)
     first_width = model.pad.extra + c
@@ -104,6 +144,13 @@ def naive_features(model: IRevNet, x: torch.Tensor) -> torch.Tensor:
         if isinstance(block, InvertibleDownsampling):
             z = F.pixel_unshuffle(z, 2)
             continue
+        if isinstance(block, DownsamplingCoupling):
+            k = (z.shape[1] + 1) // 2
+            x1, x2 = z[:, :k], z[:, k:]
+            x1, x2 = F.pixel_unshuffle(x2, 2), F.pixel_unshuffle(x1, 2) + block.f(x2)
+            x1, x2 = x2, x1 + block.g(x2)
+            z = torch.cat([x1, x2], 1)
+            continue
         assert isinstance(block, AdditiveCoupling)
         k = (z.shape[1] + 1) // 2
         x1, x2 = z[:, :k], z[:, k:]
@@ -114,11 +161,35 @@ def naive_features(model: IRevNet, x: torch.Tensor) -> torch.Tensor:
     return z
 
 
-def test_trunk_is_the_papers_block_sequence() -> None:
-    model = _pair(torch.float64, (3, 8, 8), channels=14, blocks=(2, 1))[0].eval()
-    x = torch.randn(3, 3, 8, 8, dtype=torch.float64)
+@pytest.mark.parametrize("downsampling", ["strided", "fold"])
+def test_trunk_is_the_papers_block_sequence(downsampling: str) -> None:
+    kw = dict(channels=14, blocks=(2, 1, 2), downsampling=downsampling)
+    model = _pair(torch.float64, (3, 16, 8), **kw)[0].eval()
+    kinds = [type(b) for b in model.trunk.blocks()]
+    assert (DownsamplingCoupling in kinds) == (downsampling == "strided")
+    x = torch.randn(3, 3, 16, 8, dtype=torch.float64)
     with torch.no_grad():
         assert rel_err(model.features(x), naive_features(model, x)) < 1e-12
+
+
+def test_downsampling_coupling_gradcheck() -> None:
+    """The fused backward of the paper's downsampling block against autograd's numerical
+    Jacobian, through the engine (input and parameter gradients)."""
+    from archsmith.reversible.engine import ReversibleSequence
+    from archsmith.reversible.irevnet import IRevNetBottleneck
+
+    torch.manual_seed(0)
+    f = IRevNetBottleneck(2, 12, 3, stride=2, norm_layer="none")
+    g = IRevNetBottleneck(12, 8, 3, norm_layer="none")
+    seq = ReversibleSequence([DownsamplingCoupling(f, g)]).double()
+    x = torch.randn(2, 5, 4, 6, dtype=torch.float64, requires_grad=True)
+    params = list(seq.parameters())
+    assert seq(x).shape == (2, 20, 2, 3)
+
+    def run(x: torch.Tensor, *ps: torch.Tensor) -> torch.Tensor:
+        return seq(x)
+
+    assert torch.autograd.gradcheck(run, (x, *params), eps=1e-6, atol=1e-6)
 
 
 def _saved_bytes(blocks: list[int], reversible: bool) -> int:

@@ -22,7 +22,7 @@ def naive_space_to_depth(x: torch.Tensor, r: int) -> torch.Tensor:
         for k, offset in enumerate(itertools.product(range(r), repeat=n)):
             for idx in itertools.product(*(range(s // r) for s in spatial)):
                 src = tuple(i * r + o for i, o in zip(idx, offset, strict=True))
-                out[(slice(None), ch * r**n + k, *idx)] = x[(slice(None), ch, *src)]
+                out[(slice(None), ch * r**n + k, *idx)] = x[(slice(None), ch, *src)]  # type: ignore[index]
     return out
 
 

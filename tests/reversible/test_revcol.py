@@ -97,7 +97,7 @@ def test_frozen_parts_and_inputs_without_grad_match_the_twin(frozen: str) -> Non
         params = {
             "stem": model.stem.parameters(),
             "column": model.columns[1].parameters(),
-            "gamma": model.columns[2].gamma_raw.parameters(),
+            "gamma": model.columns[2].gamma_raw.parameters(),  # type: ignore[union-attr]
         }[frozen]
         for p in params:
             p.requires_grad_(False)

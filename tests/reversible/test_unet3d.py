@@ -158,4 +158,4 @@ def test_reversible_switch_reaches_every_stage() -> None:
     model = RevUNet3D(1, 2, (4, 4), blocks=1)
     assert model.reversible
     model.reversible = False
-    assert not any(s.reversible for s in [*model.encoder, *model.decoder])  # type: ignore[union-attr]
+    assert not any(s.reversible for s in [*model.encoder, *model.decoder])

@@ -21,9 +21,16 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from archsmith.errors import ArchsmithError
+from archsmith.reversible._walk import trainable_parameters
 from archsmith.reversible.couplings import AdditiveCoupling, Coupling, ReverseStep, part_sizes
 
-__all__ = ["HookSafeAdditiveCoupling", "InjectivePad", "InvertibleDownsampling", "SpaceToDepth"]
+__all__ = [
+    "DownsamplingCoupling",
+    "HookSafeAdditiveCoupling",
+    "InjectivePad",
+    "InvertibleDownsampling",
+    "SpaceToDepth",
+]
 
 # einops patterns by number of spatial dimensions; the channel ordering ``(c p1 p2)`` is the
 # one of torch's ``pixel_unshuffle`` (channel outermost, then the offsets in the block).
@@ -189,3 +196,102 @@ class HookSafeAdditiveCoupling(AdditiveCoupling):
         if torch.is_grad_enabled():
             return super().call(key, fn, *(a.view_as(a) for a in args))
         return super().call(key, fn, *(a.detach() for a in args))
+
+
+class DownsamplingCoupling(Coupling):
+    """Two i-RevNet blocks, the first one downsampling (Jacobsen et al., 2018, section 3.1).
+
+    The paper's downsampling block maps ``(x1, x2) -> (S x2, S x1 + F(x2))`` with ``S``
+    space-to-depth by 2 and ``F`` starting with a stride-2 convolution, so ``F`` reads ``x2`` at
+    full resolution; a plain block ``(a, b) -> (b, a + G(b))`` follows. Together (the swaps
+    cancel), for ``x: [B, c1 + c2, H, W]``::
+
+        y1 = S x1 + F(x2)        F: [B, c2, H, W] -> [B, 4 c1, H/2, W/2]
+        y2 = S x2 + G(y1)        G: [B, 4 c1, H/2, W/2] -> [B, 4 c2, H/2, W/2]
+
+    and ``y = [y1, y2]: [B, 4 (c1 + c2), H/2, W/2]``; the inverse is
+    ``x2 = S^-1 (y2 - G(y1))``, ``x1 = S^-1 (y1 - F(x2))``.
+
+    Args:
+        f: the strided ``F``; g: ``G``.
+        split: ``c1`` (default ``ceil(C / 2)``, as :func:`part_sizes`).
+    """
+
+    def __init__(self, f: nn.Module, g: nn.Module, split: int | None = None) -> None:
+        super().__init__(dim=1)
+        self.f, self.g = f, g
+        self.split = split
+        self.op = SpaceToDepth(2, spatial_dims=2)
+
+    def call(self, key: int, fn: Callable[..., Tensor], *args: Tensor) -> Tensor:
+        # what HookSafeAdditiveCoupling does, for the same module hooks
+        if torch.is_grad_enabled():
+            return super().call(key, fn, *(a.view_as(a) for a in args))
+        return super().call(key, fn, *(a.detach() for a in args))
+
+    def _sizes(self, channels: int) -> tuple[int, int]:
+        if self.split is None:
+            c1, c2 = part_sizes(channels, 2)
+            return c1, c2
+        if not 0 < self.split < channels:
+            raise ArchsmithError(
+                f"downsampling coupling split {self.split} leaves an empty part of {channels}"
+            )
+        return self.split, channels - self.split
+
+    def _f(self, x2: Tensor, out_shape: torch.Size) -> Tensor:
+        h = self.call(0, self.f, x2)
+        if h.shape != out_shape:
+            raise ArchsmithError(
+                f"downsampling coupling F ({type(self.f).__name__}) returned shape "
+                f"{list(h.shape)}, expected {list(out_shape)} (stride 2, 4x the first part)"
+            )
+        return h
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x: [B, C, H, W] -> [B, 4C, H/2, W/2]``."""
+        x1, x2 = x.split(self._sizes(x.shape[1]), 1)
+        s1, s2 = self.op(x1), self.op(x2)
+        y1 = s1 + self._f(x2, s1.shape)
+        return torch.cat([y1, s2 + self.call(1, self.g, y1)], 1)
+
+    def inverse(self, y: Tensor) -> Tensor:
+        """``y: [B, 4C, H/2, W/2] -> [B, C, H, W]``."""
+        c1, c2 = self._sizes(y.shape[1] // 4)
+        y1, y2 = y.split([4 * c1, 4 * c2], 1)
+        x2 = self.op.inverse(y2 - self.call(1, self.g, y1))
+        x1 = self.op.inverse(y1 - self._f(x2, y1.shape))
+        return torch.cat([x1, x2], 1)
+
+    def reverse_step(self, y: Tensor, dy: Tensor, *, need_input_grad: bool = True) -> ReverseStep:
+        """Fused inversion and backward, ``G`` and ``F`` evaluated once each: ``S`` is a
+        permutation, so the gradients through it are ``S^-1`` of the output's."""
+        c1, c2 = self._sizes(y.shape[1] // 4)
+        y1, y2 = y.split([4 * c1, 4 * c2], 1)
+        dy1, dy2 = dy.split([4 * c1, 4 * c2], 1)
+        pairs: list[tuple[Tensor, Tensor]] = []
+        g_params, f_params = trainable_parameters(self.g), trainable_parameters(self.f)
+        with torch.enable_grad():
+            y1_leaf = y1.detach().requires_grad_()
+            g_out = self.call(1, self.g, y1_leaf)
+        got = torch.autograd.grad(g_out, [y1_leaf, *g_params], dy2, allow_unused=True)
+        dy1_total = dy1 if got[0] is None else dy1 + got[0]
+        pairs += [(p, g) for p, g in zip(g_params, got[1:], strict=True) if g is not None]
+        x2 = self.op.inverse(y2 - g_out.detach())
+        with torch.enable_grad():
+            x2_leaf = x2.detach().requires_grad_(need_input_grad)
+            f_out = self._f(x2_leaf, y1.shape)
+        inputs = ([x2_leaf] if need_input_grad else []) + f_params
+        dx2_f: Tensor | None = None
+        if inputs and f_out.requires_grad:
+            got = torch.autograd.grad(f_out, inputs, dy1_total, allow_unused=True)
+            if need_input_grad:
+                dx2_f, got = got[0], got[1:]
+            pairs += [(p, g) for p, g in zip(f_params, got, strict=True) if g is not None]
+        x = torch.cat([self.op.inverse(y1 - f_out.detach()), x2], 1)
+        if not need_input_grad:
+            return ReverseStep(x, None, pairs)
+        dx2 = self.op.inverse(dy2)
+        if dx2_f is not None:
+            dx2 = dx2 + dx2_f
+        return ReverseStep(x, torch.cat([self.op.inverse(dy1_total), dx2], 1), pairs)

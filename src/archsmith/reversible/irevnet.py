@@ -3,7 +3,7 @@
 Jacobsen, Smeulders & Oyallon, "i-RevNet: Deep Invertible Networks", ICLR 2018. Nothing is
 discarded before the classifier: the input is folded by invertible downsampling
 (space-to-depth), widened by injective padding (zero channels), and sent through stages of
-additive couplings separated by further space-to-depth steps. ``inverse(features(x))`` returns
+additive couplings, each later stage opening with a downsampling block. ``inverse(features(x))`` returns
 ``x`` (to rounding), and training keeps only the trunk's output: the whole trunk, downsampling
 included, is one :class:`~archsmith.reversible.engine.ReversibleSequence`.
 
@@ -13,16 +13,25 @@ cancel), so one coupling here is two i-RevNet blocks. ``F`` is the paper's bottl
 ``norm -> act -> conv3x3 -> norm -> act -> [dropout] -> conv3x3 -> norm -> act -> conv3x3``.
 
 Layout (``in_shape = (C, H, W)``): space-to-depth by 2 (``[4C, H/2, W/2]``), injective padding to
-``channels`` (zeros appended to each half of the first coupling, so both halves carry data), ``blocks[0]`` couplings, then for every further stage space-to-depth by 2 and
-``blocks[i]`` couplings; a classifier (norm, activation, global average pooling, linear) on the
-final map. On digits ``[1, 8, 8]`` with ``channels=16`` and two stages: ``[4, 4, 4]`` padded to
+``channels`` (zeros appended to each half of the first coupling, so both halves carry data),
+``blocks[0]`` couplings, then every further stage of ``blocks[i]`` couplings opens with a
+downsampling one; a classifier (norm, activation, global average pooling, linear) on the final
+map. Downsampling (``downsampling=``):
+
+- ``"strided"`` (default, the paper's block): ``(x1, x2) -> (S x2, S x1 + F(x2))`` with ``F``'s
+  first convolution of stride 2, so ``F`` reads ``x2`` at full resolution
+  (:class:`~archsmith.reversible.invertible_ops.DownsamplingCoupling`);
+- ``"fold"``: space-to-depth of the whole map as a block of its own, then ordinary couplings
+  (``F`` only ever sees the folded map; a little cheaper).
+ On digits ``[1, 8, 8]`` with ``channels=16`` and two stages: ``[4, 4, 4]`` padded to
 ``[16, 4, 4]``, then ``[64, 2, 2]``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Literal
 
 from torch import Tensor, nn
 
@@ -32,6 +41,7 @@ from archsmith.registry import LayerArg, get_layer, register_model
 from archsmith.reversible.couplings import Coupling, part_sizes
 from archsmith.reversible.engine import ReversibleSequence
 from archsmith.reversible.invertible_ops import (
+    DownsamplingCoupling,
     HookSafeAdditiveCoupling,
     InjectivePad,
     InvertibleDownsampling,
@@ -42,9 +52,9 @@ __all__ = ["IRevNet", "IRevNetBottleneck", "irevnet"]
 
 
 class IRevNetBottleneck(nn.Module):
-    """i-RevNet's residual function ``F``: ``[B, in_channels, H, W] -> [B, out_channels, H, W]``,
-    three 3x3 convolutions of width ``hidden``, each preceded by norm and activation (but the
-    first, with ``first=True``)."""
+    """i-RevNet's residual function ``F``: ``[B, in_channels, H, W] -> [B, out_channels, H / s,
+    W / s]``, three 3x3 convolutions of width ``hidden``, the first of stride ``s``, each
+    preceded by norm and activation (but the first, with ``first=True``)."""
 
     def __init__(
         self,
@@ -56,6 +66,7 @@ class IRevNetBottleneck(nn.Module):
         act_layer: LayerArg = "relu",
         dropout: float = 0.0,
         first: bool = False,
+        stride: int = 1,
     ) -> None:
         super().__init__()
         norm, act = get_layer("norm", norm_layer), get_layer("act", act_layer)
@@ -65,7 +76,7 @@ class IRevNetBottleneck(nn.Module):
         lead = [] if first else [norm(in_channels), act()]
         self.body = nn.Sequential(
             *lead,
-            nn.Conv2d(in_channels, hidden, 3, padding=1, bias=False),
+            nn.Conv2d(in_channels, hidden, 3, stride=stride, padding=1, bias=False),
             norm(hidden),
             act(),
             nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
@@ -89,9 +100,11 @@ class IRevNet(nn.Module):
         num_outputs: classes.
         channels: width after injective padding (at least ``4 * C``, the width after the first
             space-to-depth); each further stage multiplies it by 4.
-        blocks: couplings per stage (each = two i-RevNet blocks).
+        blocks: couplings per stage (each = two i-RevNet blocks; a later stage's first one
+            downsamples).
         width_ratio: hidden width of ``F`` relative to the half it writes (i-RevNet uses 1/4
             on ImageNet; small inputs want more).
+        downsampling: ``"strided"`` (the paper's block) or ``"fold"`` (see the module).
         reversible: keep only the trunk's output (True) or every activation (False, the twin).
     """
 
@@ -106,9 +119,14 @@ class IRevNet(nn.Module):
         norm_layer: LayerArg = "batchnorm",
         act_layer: LayerArg = "relu",
         dropout: float = 0.0,
+        downsampling: Literal["strided", "fold"] = "strided",
         reversible: bool = True,
     ) -> None:
         super().__init__()
+        if downsampling not in ("strided", "fold"):
+            raise ArchsmithError(
+                f"irevnet.downsampling must be 'strided' or 'fold', got {downsampling!r}"
+            )
         c, h, w = in_shape
         stages = len(blocks)
         if stages < 1 or min(blocks) < 1:
@@ -130,22 +148,29 @@ class IRevNet(nn.Module):
         self.pad = InjectivePad(channels - 4 * c, groups=2)
         couplings: list[Coupling] = []
         width = channels
+        bottleneck = partial(
+            IRevNetBottleneck, norm_layer=norm_layer, act_layer=act_layer, dropout=dropout
+        )
+
+        def hidden(out: int) -> int:
+            return max(1, round(out * width_ratio))
+
         for stage, count in enumerate(blocks):
-            if stage > 0:
+            if stage > 0 and downsampling == "fold":
                 couplings.append(InvertibleDownsampling(2, spatial_dims=2))
+            elif stage > 0:
+                c1, c2 = part_sizes(width, 2)
+                f = bottleneck(c2, 4 * c1, hidden(4 * c1), stride=2)
+                g = bottleneck(4 * c1, 4 * c2, hidden(4 * c2))
+                couplings.append(DownsamplingCoupling(f, g))
+                count -= 1
+            if stage > 0:
                 width *= 4
             c1, c2 = part_sizes(width, 2)
             for _ in range(count):
-                options = {"norm_layer": norm_layer, "act_layer": act_layer, "dropout": dropout}
                 first = not couplings
-                f = IRevNetBottleneck(
-                    c2,
-                    c1,
-                    max(1, round(c1 * width_ratio)),
-                    first=first,
-                    **options,  # type: ignore[arg-type]
-                )
-                g = IRevNetBottleneck(c1, c2, max(1, round(c2 * width_ratio)), **options)  # type: ignore[arg-type]
+                f = bottleneck(c2, c1, hidden(c1), first=first)
+                g = bottleneck(c1, c2, hidden(c2))
                 couplings.append(HookSafeAdditiveCoupling(f, g))
         self.trunk = ReversibleSequence(couplings, reversible=reversible)
         self.out_channels = width
@@ -188,6 +213,7 @@ def irevnet(
     norm_layer: Annotated[LayerArg, LayerName("norm")] = "batchnorm",
     act_layer: Annotated[LayerArg, LayerName("act")] = "relu",
     dropout: Annotated[float, Range(min=0.0, max=1.0, max_inclusive=False)] = 0.0,
+    downsampling: Literal["strided", "fold"] = "strided",
     reversible: bool = True,
 ) -> nn.Module:
     """i-RevNet (Jacobsen et al., 2018): invertible downsampling, injective padding, couplings."""
@@ -203,5 +229,6 @@ def irevnet(
         norm_layer=norm_layer,
         act_layer=act_layer,
         dropout=dropout,
+        downsampling=downsampling,
         reversible=reversible,
     )
