@@ -27,7 +27,9 @@ A candidate whose first forward+backward takes over :data:`SKIP_FACTOR` times de
 over :data:`SKIP_MIN_S`) is not timed: its row says so in ``note`` and has no times (tensorly-torch's CP
 at large sizes, whose factorized contraction scales with its large rank). From
 :data:`BIG_SIZE` on, the rounds are capped at :data:`BIG_ROUNDS` (repeats, warm-up), so the full
-grid runs in minutes on one thread.
+grid runs in minutes on one thread; up to :data:`SMALL_SIZE` they are multiplied by
+:data:`SMALL_ROUNDS_FACTOR` (calls of a millisecond or two are the noisiest on a shared machine,
+and cheap to repeat).
 
 All candidates of one size run interleaved in one process (:func:`time_interleaved`);
 ``fwd_ms``: forward under ``torch.no_grad``; ``fwd_bwd_ms``: forward, ``sum``, backward to the
@@ -67,6 +69,8 @@ SKIP_FACTOR = 10.0
 SKIP_MIN_S = 1.0
 BIG_SIZE = 2048
 BIG_ROUNDS = (5, 1)
+SMALL_SIZE = 512
+SMALL_ROUNDS_FACTOR = 4
 
 
 def _n_params(module: nn.Module) -> int:
@@ -218,6 +222,8 @@ def _size_rows(size: int, ctx: BenchContext, tltorch: ModuleType | None) -> list
     repeats, warmup = ctx.repeats, ctx.warmup
     if size >= BIG_SIZE:
         repeats, warmup = min(repeats, BIG_ROUNDS[0]), min(warmup, BIG_ROUNDS[1])
+    elif size <= SMALL_SIZE:
+        repeats *= SMALL_ROUNDS_FACTOR
     fwd = time_interleaved(
         {k: _forward(v, x) for k, v in layers.items()}, repeats=repeats, warmup=warmup
     )
