@@ -25,9 +25,10 @@ def test_chunk_matches_naive_float64(
         assert rel_err(a, b) < 1e-8
 
 
+@pytest.mark.parametrize("initial", [False, True])
 @pytest.mark.parametrize("bound", [None, 0.0])
-def test_chunk_matches_naive_float32(case_factory, bound) -> None:
-    case = case_factory(t=45, dtype=torch.float32)
+def test_chunk_matches_naive_float32(case_factory, initial: bool, bound) -> None:
+    case = case_factory(t=45, initial=initial, dtype=torch.float32)
     reference = case.to(torch.float64).run(naive_recurrent_gla)
     got = case.run(chunk_gla, chunk_size=16, sub_chunk_size=4, factorized_max=bound)
     for a, b in zip(got, reference, strict=True):
@@ -48,6 +49,19 @@ def test_chunk_strong_decay_matches_naive(case_factory) -> None:
     got = case.run(chunk_gla, chunk_size=16, sub_chunk_size=4)
     for a, b in zip(got, case.run(naive_recurrent_gla), strict=True):
         assert rel_err(a, b) < 1e-8
+
+
+@pytest.mark.parametrize("initial", [False, True])
+def test_chunk_log_gates_down_to_minus_20_float32(case_factory, initial: bool) -> None:
+    # per-step log gates spread over [-20, 0]: chunks of either in-chunk form, float32 inputs
+    case = case_factory(t=50, initial=initial, dtype=torch.float32)
+    gen = torch.Generator().manual_seed(3)
+    case.g = -20.0 * torch.rand(case.g.shape, generator=gen)
+    reference = case.to(torch.float64).run(naive_recurrent_gla)
+    got = case.run(chunk_gla, chunk_size=16, sub_chunk_size=4)
+    for a, b in zip(got, reference, strict=True):
+        assert torch.isfinite(a).all()
+        assert rel_err(a, b) < 1e-5
 
 
 def test_chunk_gradcheck() -> None:
@@ -87,6 +101,35 @@ def test_no_nan_at_16k_with_strong_decay() -> None:
     # with so little memory each output is nearly scale * q_t k_t^T v_t (the current token)
     local = (q * k).sum(-1, keepdim=True) * d**-0.5 * v
     assert rel_err(o, local) < 1e-5
+
+
+def test_no_nan_at_16k_mixed_gates_with_initial_state() -> None:
+    # gates from -20 to 0 per step (weak and strong chunks side by side) and a state in
+    gen = torch.Generator().manual_seed(1)
+    t, h, d = 16384, 1, 4
+    q, k, v = (torch.randn(1, t, h, d, generator=gen) for _ in range(3))
+    g = -20.0 * torch.rand(1, t, h, d, generator=gen) ** 4  # most gates weak, a tail down to -20
+    s0 = torch.randn(1, h, d, d, generator=gen)
+    inputs = [x.requires_grad_() for x in (q, k, v, g, s0)]
+    o, final = chunk_gla(*inputs[:4], initial_state=inputs[4], output_final_state=True)
+    assert final is not None
+    assert torch.isfinite(o).all() and torch.isfinite(final).all()
+    (o.square().mean() + final.square().mean()).backward()
+    for x in inputs:
+        assert x.grad is not None and torch.isfinite(x.grad).all()
+    # the last 64 tokens (one chunk) against the reference loop started from the chunk's state
+    tail = slice(t - 64, t)
+    with torch.no_grad():
+        _, state = chunk_gla(
+            *(x[:, : t - 64] for x in (q, k, v, g)), initial_state=s0, output_final_state=True
+        )
+        ref, ref_final = naive_recurrent_gla(
+            *(x[:, tail].double() for x in (q, k, v, g)),
+            initial_state=state.double(),
+            output_final_state=True,
+        )
+    assert rel_err(o[:, tail], ref) < 1e-5
+    assert rel_err(final, ref_final) < 1e-5
 
 
 def _saved_bytes(t: int) -> int:

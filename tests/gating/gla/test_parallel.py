@@ -17,8 +17,9 @@ def test_parallel_matches_naive_float64(
         assert rel_err(a, b) < 1e-8
 
 
-def test_parallel_matches_naive_float32(case_factory) -> None:
-    case = case_factory(t=19, dtype=torch.float32)
+@pytest.mark.parametrize("initial", [False, True])
+def test_parallel_matches_naive_float32(case_factory, initial: bool) -> None:
+    case = case_factory(t=19, initial=initial, dtype=torch.float32)
     reference = case.to(torch.float64).run(naive_recurrent_gla)
     for a, b in zip(case.run(parallel_gla), reference, strict=True):
         assert rel_err(a, b) < 1e-5
