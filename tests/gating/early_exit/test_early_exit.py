@@ -5,6 +5,7 @@ the training objectives against formulas written out here."""
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from archsmith.cost import measure
 from archsmith.errors import ArchsmithError
 from archsmith.gating.early_exit import (
     EarlyExitNetwork,
+    JointGate,
     exit_distribution,
     expected_calibration_error,
     uncertainty_features,
@@ -98,6 +100,10 @@ def test_uncertainty_features_hand_computed() -> None:
     assert neg_log_h == pytest.approx(-math.log(h))
 
 
+def _gates(model: EarlyExitNetwork) -> list[JointGate]:
+    return [cast(JointGate, g) for g in model.gates]
+
+
 def _tiny(gate: str, **kwargs: object) -> EarlyExitNetwork:
     torch.manual_seed(0)
     model = create_model("early_exit_mlp", task="digits-flat", width=16, depth=3, gate=gate)
@@ -121,7 +127,7 @@ def _reference_exits(model: EarlyExitNetwork, x: torch.Tensor) -> tuple[torch.Te
             elif model.gate_kind == "joint":
                 feats = uncertainty_features(z[n : n + 1])
                 g = torch.sigmoid(
-                    feats @ model.gates[i].linear.weight.T + model.gates[i].linear.bias
+                    feats @ _gates(model)[i].linear.weight.T + _gates(model)[i].linear.bias
                 )
                 accept = bool(g >= model.threshold)
             else:
@@ -137,7 +143,7 @@ def _reference_exits(model: EarlyExitNetwork, x: torch.Tensor) -> tuple[torch.Te
 def test_early_exit_forward_matches_all_exits_reference(gate: str) -> None:
     model = _tiny(gate).eval()
     with torch.no_grad():  # spread the gates so exits differ across samples
-        for g in model.gates:
+        for g in _gates(model):
             g.linear.weight.normal_(std=1.0)
     x, _ = get_task("digits-flat").example_batch(40)
     for threshold in (0.0, 0.2, 0.5, 0.6, 0.8, 1.01):
@@ -184,8 +190,12 @@ def test_confidence_objective_is_mean_exit_loss() -> None:
     for block, head in zip(model.blocks, model.heads, strict=True):
         h = block(h)
         losses.append(F.cross_entropy(head(h), y))
-    assert float(loss.detach()) == pytest.approx(float(sum(losses).detach() / 3), rel=1e-6)
-    assert float(training_loss(model, x, y, task.loss)) == pytest.approx(float(loss), rel=1e-6)
+    assert float(loss.detach()) == pytest.approx(
+        float(torch.stack(losses).sum().detach() / 3), rel=1e-6
+    )
+    assert float(training_loss(model, x, y, task.loss).detach()) == pytest.approx(
+        float(loss.detach()), rel=1e-6
+    )
 
 
 def _written_out_joint_loss(
@@ -202,7 +212,7 @@ def _written_out_joint_loss(
     gate_terms: list[tuple[float, int, torch.Tensor]] = []
     for n in range(x.shape[0]):
         ce = [F.cross_entropy(z[i][n : n + 1], y[n : n + 1]) for i in range(big_l)]
-        g = [torch.sigmoid(model.gates[i].logit(z[i][n : n + 1]))[0] for i in range(big_l - 1)]
+        g = [torch.sigmoid(_gates(model)[i].logit(z[i][n : n + 1]))[0] for i in range(big_l - 1)]
         pi, reach = [], torch.tensor(1.0)
         for i in range(big_l):
             stop = g[i] if i < big_l - 1 else torch.tensor(1.0)
@@ -231,7 +241,7 @@ def _written_out_joint_loss(
 def test_joint_objective_matches_written_out_formula(kind: str) -> None:
     model = _tiny("joint", gate_loss=kind, cost_weight=0.3).train().double()
     with torch.no_grad():
-        for g in model.gates:
+        for g in _gates(model):
             g.linear.weight.normal_(std=0.5)
     task = get_task("digits-flat")
     x, y = task.example_batch(10)
@@ -246,7 +256,7 @@ def test_joint_objective_matches_written_out_formula(kind: str) -> None:
         assert (a is None) == (b is None)
         if a is not None and b is not None:
             assert torch.allclose(a, b, rtol=1e-7, atol=1e-10)
-    assert all(any(p is g.linear.weight for p in params) for g in model.gates)
+    assert all(any(p is g.linear.weight for p in params) for g in _gates(model))
 
 
 def test_train_forward_is_the_exit_mixture() -> None:
@@ -254,7 +264,7 @@ def test_train_forward_is_the_exit_mixture() -> None:
     x, _ = get_task("digits-flat").example_batch(6)
     out = model(x)
     logits, _, pi = model._all_exits(x)
-    mix = sum(pi[:, i : i + 1] * z.softmax(-1) for i, z in enumerate(logits))
+    mix = torch.stack([pi[:, i : i + 1] * z.softmax(-1) for i, z in enumerate(logits)]).sum(0)
     assert torch.allclose(out.exp(), mix, atol=1e-6)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
+from typing import cast
 
 import pytest
 import torch
@@ -16,6 +17,7 @@ from archsmith.errors import ArchsmithError
 from archsmith.gating.moe import (
     DenseToSparseRouter,
     MoE,
+    NoisyTopKRouter,
     load_balancing_loss,
     moe_dispatch,
     moe_stats,
@@ -111,7 +113,8 @@ def test_masked_dispatch_matches_loop() -> None:
 def test_noisy_top_k_uses_given_noise_in_training_only() -> None:
     layer = _moe(router="noisy_topk", cf=0.75)
     with torch.no_grad():
-        layer.router.noise.weight.normal_()  # type: ignore[union-attr]
+        noise_w = cast(torch.nn.Linear, layer.router.noise).weight
+        noise_w.normal_()
     x = torch.randn(10, 6, dtype=torch.float64, requires_grad=True)
     eps = torch.randn(10, 4, dtype=torch.float64)
     routing = layer.router(x, eps=eps)
@@ -120,7 +123,6 @@ def test_noisy_top_k_uses_given_noise_in_training_only() -> None:
     )
     ref, _, _ = naive_moe(layer, x, eps)
     assert rel_err(out, ref) < 1e-12
-    noise_w = layer.router.noise.weight  # type: ignore[union-attr]
     grads = torch.autograd.grad(out.square().sum(), [x, noise_w])
     ref_grads = torch.autograd.grad(ref.square().sum(), [x, noise_w])
     assert all(rel_err(a, b) < 1e-10 for a, b in zip(grads, ref_grads, strict=True))
@@ -240,12 +242,14 @@ def test_registered_as_mlp_layer_and_trains_in_a_transformer() -> None:
     x, y = task.example_batch(16)
     loss = training_loss(model, x, y, task.loss)
     aux = collect_aux_loss(model)
-    assert aux is not None and float(aux) > 0
-    assert float(loss) == pytest.approx(float(task.loss(model(x), y) + aux), rel=1e-6)
+    assert aux is not None and float(aux.detach()) > 0
+    expected = (task.loss(model(x), y) + aux).detach()
+    assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-6)
     # the trainer's objective trains the router through the balancing loss
     model.zero_grad()
     loss.backward()
-    router_grad = model.blocks[0].mlp.router.gate.weight.grad
+    moe = next(m for m in model.modules() if isinstance(m, MoE))
+    router_grad = moe.router.gate.weight.grad
     assert router_grad is not None and router_grad.abs().sum() > 0
     from archsmith.train import TrainConfig, fit
 
@@ -256,7 +260,9 @@ def test_registered_as_mlp_layer_and_trains_in_a_transformer() -> None:
 def test_partial_options_and_spec_block() -> None:
     moe = functools.partial(MoE, num_experts=3, top_k=1, router="noisy_topk")
     model = create_model("transformer", task="digits", dim=8, depth=1, mlp_layer=moe)
-    assert model.blocks[0].mlp.num_experts == 3
+    layers = [m for m in model.modules() if isinstance(m, MoE)]
+    assert len(layers) == 1 and layers[0].num_experts == 3
+    assert isinstance(layers[0].router, NoisyTopKRouter) and layers[0].router.top_k == 1
     spec = {
         "task": "digits",
         "blocks": [{"type": "embed", "dim": 8}, {"type": "transformer", "mlp_layer": "moe"}],
