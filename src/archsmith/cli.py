@@ -120,11 +120,58 @@ def _parser() -> _Parser:
     diagnose.add_argument("--png", help="also plot mean and variance by depth to this PNG file")
     diagnose.add_argument("--json", help="also write the statistics as JSON to this file")
 
+    _add_compress_parser(sub)
+
     bench = sub.add_parser("bench", help="run a benchmark side by side with its anchor libraries")
     bench.add_argument("name", help="benchmark name (e.g. 'baseline')")
     bench.add_argument("--quick", action="store_true", help="reduced grid")
     bench.add_argument("--json", help="write {'machine': ..., 'rows': [...]} to this file")
     return parser
+
+
+def _add_compress_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "compress",
+        help="replace a model's nn.Linear layers by tensor-network layers under a parameter budget",
+        description="Replace a model's nn.Linear layers by tensor-network layers (per-layer ranks "
+        "chosen by sensitivity to meet --target-params), optionally heal by distillation on the "
+        "original model's outputs, and save the compressed model (model.safetensors, "
+        "compress.json with per-layer format and ranks) and a report (report.json) into --out.",
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="registered model name, fresh weights (with --task)")
+    source.add_argument("--checkpoint", help="an 'archsmith train --out DIR' run directory")
+    source.add_argument("--pretrained", choices=("minilm",), help="all-MiniLM-L6-v2 (offline)")
+    p.add_argument("--task", help="task for --model (default: the model's default task)")
+    p.add_argument("--opt", action="append", default=[], type=_key_value, metavar="KEY=VALUE")
+    p.add_argument("--task-opt", action="append", default=[], type=_key_value, metavar="KEY=VALUE")
+    p.add_argument(
+        "--method",
+        required=True,
+        choices=("mpo", "tt", "btt", "tucker"),
+        help="mpo: activation-aware 2-core MPO; tt: TT-matrix (TT-SVD); btt: block "
+        "tensor-train; tucker: Tucker (HOSVD)",
+    )
+    p.add_argument(
+        "--target-params",
+        required=True,
+        type=float,
+        metavar="FRACTION",
+        help="fraction of the compressed linear layers' parameters REMOVED, in (0, 1): "
+        "0.5 keeps half of them, 0.7 keeps 30%%",
+    )
+    p.add_argument(
+        "--allocation",
+        choices=("sensitivity", "activation", "weight", "uniform"),
+        default="sensitivity",
+        help="how per-layer ranks are chosen (default: sensitivity)",
+    )
+    p.add_argument("--heal-steps", type=int, default=0, help="distillation steps (default 0)")
+    p.add_argument("--heal-lr", type=float, default=3e-4)
+    p.add_argument("--heal-batch-size", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output directory (must be new or empty)")
+    p.add_argument("--force", action="store_true", help="replace a non-empty --out")
 
 
 def _task_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -339,6 +386,35 @@ def _cmd_diagnose(args: argparse.Namespace) -> None:
         print(f"wrote {args.png}")
 
 
+def _cmd_compress(args: argparse.Namespace) -> None:
+    from archsmith.tensornet.compress.command import CompressRequest, heal_config, run_compress
+    from archsmith.tensornet.compress.pipeline import CompressConfig
+
+    if (args.task or args.opt or args.task_opt) and not args.model:
+        raise ArchsmithError("compress: --task, --opt and --task-opt go with --model only")
+    config = CompressConfig(
+        method=args.method,
+        target=args.target_params,
+        allocation=args.allocation,
+        heal=heal_config(args.heal_steps, args.heal_lr, args.heal_batch_size, args.seed),
+    )
+    request = CompressRequest(
+        out=Path(args.out),
+        config=config,
+        model=args.model,
+        task=args.task,
+        model_options=dict(args.opt),
+        task_options=dict(args.task_opt),
+        checkpoint=Path(args.checkpoint) if args.checkpoint else None,
+        pretrained=args.pretrained,
+        force=args.force,
+        seed=args.seed,
+    )
+    _, table = run_compress(request)
+    print(table)
+    print(f"wrote {args.out}")
+
+
 def _cmd_bench(args: argparse.Namespace) -> None:
     from archsmith.bench import run_bench
 
@@ -351,6 +427,7 @@ _COMMANDS = {
     "train": _cmd_train,
     "cost": _cmd_cost,
     "diagnose": _cmd_diagnose,
+    "compress": _cmd_compress,
     "bench": _cmd_bench,
 }
 

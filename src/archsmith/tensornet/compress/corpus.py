@@ -152,10 +152,13 @@ def _docstrings(module_name: str) -> list[str]:
 
 def _source_texts() -> list[tuple[str, str]]:
     texts: list[tuple[str, str]] = []
+    topics: dict[str, str] = {}
     try:
-        from pydoc_data.topics import topics
-    except ImportError:  # some distributions strip pydoc_data; scikit-learn's texts remain
-        topics = {}
+        from pydoc_data import topics as pydoc_topics
+
+        topics = dict(pydoc_topics.topics)
+    except ImportError:  # some distributions strip pydoc_data; the other sources remain
+        pass
     texts += [(f"pydoc_data.topics[{name!r}]", topics[name]) for name in sorted(topics)]
     import sklearn.datasets
 
