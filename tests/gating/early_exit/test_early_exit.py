@@ -219,9 +219,9 @@ def _written_out_joint_loss(
             pi.append(reach * stop)
             reach = reach * (1 - stop)
         for i in range(big_l):
-            w = (1 - model.im_mix) * float(pi[i]) + model.im_mix / big_l
+            w = (1 - model.im_mix) * float(pi[i].detach()) + model.im_mix / big_l
             total = total + w * ce[i] / x.shape[0]
-        priced = [float(ce[i]) + model.cost_weight * costs[i] for i in range(big_l)]
+        priced = [float(ce[i].detach()) + model.cost_weight * costs[i] for i in range(big_l)]
         if kind == "expected":
             total = total + sum(pi[i] * priced[i] for i in range(big_l)) / x.shape[0]
         else:
