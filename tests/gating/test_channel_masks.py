@@ -13,6 +13,7 @@ from archsmith.errors import ArchsmithError
 from archsmith.gating.channel_masks import (
     ChannelMaskedConv,
     MaskedCNN,
+    MaskGrad,
     channel_saliency,
     mass_mask,
 )
@@ -74,9 +75,13 @@ def test_mass_mask_rejects_bad_mass() -> None:
         ChannelMaskedConv(2, 3, mass=1.5)
 
 
-def _block(threshold: float = 0.5, **kwargs: object) -> ChannelMaskedConv:
+def _block(
+    threshold: float = 0.5, detach_input: bool = True, mask_grad: MaskGrad = "ste"
+) -> ChannelMaskedConv:
     torch.manual_seed(0)
-    block = ChannelMaskedConv(5, 7, threshold=threshold, **kwargs).double()  # type: ignore[arg-type]
+    block = ChannelMaskedConv(
+        5, 7, threshold=threshold, detach_input=detach_input, mask_grad=mask_grad
+    ).double()
     with torch.no_grad():  # spread the predictions around the threshold; non-trivial BN stats
         block.predictor.linear.weight.normal_(std=2.0)
         block.predictor.linear.bias.zero_()

@@ -7,19 +7,19 @@ head): from the block's input, globally average-pooled, a linear layer predicts 
 output channel. At inference a channel whose probability ``sigmoid(logit)`` is below
 ``threshold`` is not computed (its output is 0), so each sample runs its own sub-network.
 
-The predictor is trained by self-supervision, decoupled from the task loss: the teacher mask
-comes from the dense block's own output. Each channel's heatmap saliency is ``max_{h,w}
-|out[c]|`` (FTWT's criterion); the teacher keeps the smallest set of most-salient channels whose
-share of the total saliency reaches ``mass`` (the paper's "mass of heatmaps" criterion ``r``: a
-per-sample number of channels, larger for inputs whose activity is spread out), and the
-predictor is fitted to it by binary cross-entropy (set as the block's ``aux_loss``, which the
-trainer adds). As in the paper's default ("decoupled") mode the predictor reads a detached
-input, so the mask loss does not reshape the backbone; the training forward multiplies the
-dense output by the predicted binary mask, so the backbone learns to work under its own masks.
-By default (``mask_grad="ste"``) that binary mask passes the task gradient to the predictor
-straight through (Bengio et al., 2013), a signal of which kept channels the task needs;
-``mask_grad="none"`` is FTWT's strictly decoupled training (the predictor learns from the BCE
-alone).
+The predictor is trained by self-supervision: the teacher mask comes from the dense block's own
+output. Each channel's heatmap saliency is ``max_{h,w} |out[c]|`` (FTWT's criterion); the
+teacher keeps the smallest set of most-salient channels whose share of the total saliency
+reaches ``mass`` (the paper's "mass of heatmaps" criterion ``r``: a per-sample number of
+channels, larger for inputs whose activity is spread out), and the predictor is fitted to it by
+binary cross-entropy (set as the block's ``aux_loss``, which the trainer adds). As in the
+paper's default ("decoupled") mode the predictor reads a detached input, so the mask loss does
+not reshape the backbone; the training forward multiplies the dense output by the predicted
+binary mask, so the backbone learns to work under its own masks. By default
+(``mask_grad="ste"``) that binary mask also passes the task gradient to the predictor straight
+through (Bengio et al., 2013): a signal of which kept channels the task needs, and what lets
+every parameter train under the task loss alone; ``mask_grad="none"`` is FTWT's strictly
+decoupled training (the predictor learns from the BCE alone).
 
 Two small choices, stated here: the teacher keeps the channel that crosses ``mass`` (the set
 *covers* ``mass``; FTWT's code drops it, which can leave a sample with no channel at all), and
@@ -31,8 +31,8 @@ the input channels that at least one sample has), so a batch pays for the union 
 kept_in kept_out H W`` per conv, plus the predictor's linear layer) - for a batch of one the
 two coincide, which the tests check against :func:`archsmith.cost.measure`.
 
-``python -c "from archsmith.gating.channel_masks import main; main()"`` trains ``masked_cnn`` on digits at several
-``mass`` values and prints test accuracy against mean FLOPs per sample.
+``python -c "from archsmith.gating.channel_masks import main; main()"`` trains ``masked_cnn``
+on digits at several ``mass`` values and prints test accuracy against mean FLOPs per sample.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from archsmith.registry import register_model
 
 __all__ = [
     "ChannelMaskedConv",
+    "MaskGrad",
     "MaskPredictor",
     "MaskedCNN",
     "channel_saliency",
