@@ -1,0 +1,172 @@
+"""Matrix-product-state classifier (Stoudenmire & Schwab 2016), registered as ``mps``.
+
+The classifier is a weight tensor ``W^l_{s_1 ... s_N}`` in MPS form,
+
+    W^l = sum_{a} A_1^{s_1}[a_1] A_2^{s_2}[a_1 a_2] ... A_j^{s_j l}[a_{j-1} a_j] ... A_N^{s_N}[a_{N-1}],
+
+with bond dimension ``chi`` and the label index ``l`` on one site ``j`` (``label_site``), applied
+to the product state of local features: ``f^l(x) = W^l . Phi(x)`` (eq. 2 and 5 of the paper).
+The logits are ``f^l`` itself; train them with the task's cross-entropy by gradient descent (the
+ordinary trainer) or by DMRG-style two-site sweeps (:mod:`~archsmith.tensornet.classifiers.dmrg`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+import torch
+from torch import nn
+
+from archsmith.errors import ArchsmithError
+from archsmith.layers.aux_loss import LossFn
+from archsmith.options import Range
+from archsmith.registry import register_model
+from archsmith.tensornet.classifiers._chain import mps_logits
+from archsmith.tensornet.classifiers.feature_map import LOCAL_DIM, local_feature_map
+
+__all__ = ["MPSClassifier", "mps"]
+
+
+class MPSClassifier(nn.Module):
+    """An MPS of ``num_sites`` sites, bond dimension ``chi`` and a label index on one site.
+
+    Args:
+        num_sites: ``N``, one site per input feature (pixels in row-major order).
+        num_classes: ``C``, the dimension of the label index.
+        chi: bond dimension of every inner bond (the two outer bonds have dimension 1).
+        label_site: the site that carries the label index (default ``N // 2``).
+        feature_scale: factor on the feature map's angle (see
+            :func:`~archsmith.tensornet.classifiers.feature_map.local_feature_map`).
+        init_std: standard deviation of the noise added to the identity initialisation.
+        train_mode: ``"gd"``: :meth:`training_loss` is the task loss and the trainer's
+            optimizer updates every site; ``"dmrg"``: each training batch runs one DMRG sweep
+            (:func:`~archsmith.tensornet.classifiers.dmrg.dmrg_sweep`) with the options below
+            and the trainer's optimizer sees no gradients.
+        dmrg_lr, dmrg_steps, dmrg_cutoff: the sweep's step size, gradient steps per bond and
+            relative singular-value cutoff.
+
+    Site tensors (``cores[j]``): ``[1, d, chi]`` first, ``[chi, d, chi]`` inside, ``[chi, d, 1]``
+    last, with the label core ``[D_l, d, C, D_r]``. Initialisation: the identity on the bond
+    indices for every feature and label value, plus Gaussian noise (Efthymiou et al. 2019,
+    TorchMPS), so the untrained chain passes a product of ``cos + sin`` factors in [1, sqrt 2]
+    and neither vanishes nor explodes.
+
+    Shapes: ``x: [B, *] (B x N features in [0, 1]) -> [B, C]``.
+    """
+
+    def __init__(
+        self,
+        num_sites: int,
+        num_classes: int,
+        chi: int = 10,
+        *,
+        label_site: int | None = None,
+        feature_scale: float = 1.0,
+        feature_norm: Literal["l2", "l1"] = "l1",
+        init_std: float = 1e-2,
+        train_mode: Literal["gd", "dmrg"] = "gd",
+        dmrg_lr: float = 0.5,
+        dmrg_steps: int = 2,
+        dmrg_cutoff: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if num_sites < 2:
+            raise ArchsmithError(f"mps: needs at least 2 sites, got {num_sites}")
+        label_site = num_sites // 2 if label_site is None else label_site
+        if not 0 <= label_site < num_sites:
+            raise ArchsmithError(
+                f"options.label_site: must be in [0, {num_sites - 1}], got {label_site}"
+            )
+        self.num_sites, self.num_classes, self.chi = num_sites, num_classes, chi
+        self.label_site = label_site
+        self.feature_scale, self.feature_norm = feature_scale, feature_norm
+        self.train_mode = train_mode
+        self.dmrg_lr, self.dmrg_steps, self.dmrg_cutoff = dmrg_lr, dmrg_steps, dmrg_cutoff
+        d = LOCAL_DIM
+        cores = []
+        for j in range(num_sites):
+            left = 1 if j == 0 else chi
+            right = 1 if j == num_sites - 1 else chi
+            eye = torch.eye(left, right)  # the boundary rows/columns pick bond value 0
+            if j == label_site:
+                core = eye[:, None, None, :].expand(left, d, num_classes, right).clone()
+            else:
+                core = eye[:, None, :].expand(left, d, right).clone()
+            cores.append(nn.Parameter(core + init_std * torch.randn_like(core)))
+        self.cores = nn.ParameterList(cores)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``x: [B, *] -> phi: [B, N, d]``."""
+        flat = x.reshape(x.shape[0], -1)
+        if flat.shape[1] != self.num_sites:
+            raise ArchsmithError(
+                f"mps: input has {flat.shape[1]} features per sample, model has "
+                f"{self.num_sites} sites"
+            )
+        return local_feature_map(flat, self.feature_scale, self.feature_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return mps_logits(list(self.cores), self.features(x), self.label_site)
+
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor, task_loss: LossFn) -> torch.Tensor:
+        """The trainer's objective for one batch (see :func:`archsmith.layers.aux_loss`).
+
+        In ``"dmrg"`` mode the batch drives one sweep that updates the sites in place; the
+        returned loss (after the sweep) then carries no gradient to any parameter, so the
+        trainer's optimizer leaves them alone.
+        """
+        if self.train_mode == "gd":
+            return task_loss(self(x), y)
+        from archsmith.tensornet.classifiers.dmrg import dmrg_sweep
+
+        loss = dmrg_sweep(
+            self,
+            x,
+            y,
+            task_loss,
+            lr=self.dmrg_lr,
+            steps=self.dmrg_steps,
+            cutoff=self.dmrg_cutoff,
+        )
+        # a leaf outside the model: backward() works and every parameter's grad stays None
+        return torch.tensor(loss) + torch.zeros((), requires_grad=True)
+
+    def extra_repr(self) -> str:
+        return (
+            f"sites={self.num_sites}, classes={self.num_classes}, chi={self.chi}, "
+            f"label_site={self.label_site}, train_mode={self.train_mode!r}"
+        )
+
+
+@register_model(
+    "mps", default_task="digits", inputs=("image", "vector"), task_kinds=("classification",),
+    family="tensornet",
+)
+def mps(
+    in_shape: tuple[int, ...],
+    num_outputs: int,
+    chi: Annotated[int, Range(min=1)] = 10,
+    label_site: Annotated[int, Range(min=0)] | None = None,
+    feature_scale: Annotated[float, Range(min=0.0, min_inclusive=False)] = 1.0,
+    feature_norm: Literal["l2", "l1"] = "l1",
+    init_std: Annotated[float, Range(min=0.0)] = 1e-2,
+    train_mode: Literal["gd", "dmrg"] = "gd",
+    dmrg_lr: Annotated[float, Range(min=0.0, min_inclusive=False)] = 0.5,
+    dmrg_steps: Annotated[int, Range(min=1)] = 2,
+    dmrg_cutoff: Annotated[float, Range(min=0.0, max=1.0)] = 0.0,
+) -> nn.Module:
+    """MPS classifier with a cos/sin feature map (Stoudenmire & Schwab 2016)."""
+    return MPSClassifier(
+        math.prod(in_shape),
+        num_outputs,
+        chi,
+        label_site=label_site,
+        feature_scale=feature_scale,
+        feature_norm=feature_norm,
+        init_std=init_std,
+        train_mode=train_mode,
+        dmrg_lr=dmrg_lr,
+        dmrg_steps=dmrg_steps,
+        dmrg_cutoff=dmrg_cutoff,
+    )
