@@ -77,6 +77,21 @@ class _Square(nn.Module):
         return _SaveTwice.apply(y * y)  # mul saves y twice; the Function saves y*y twice
 
 
+def test_saved_activation_bytes_alone_by_hand_and_state_unchanged() -> None:
+    mlp = nn.Sequential(nn.Linear(IN, HID), nn.ReLU(), nn.Linear(HID, OUT))
+    # x [B, IN] (addmm 1) and the ReLU output [B, HID] (relu and addmm 2 share it)
+    assert cost_mod.saved_activation_bytes(mlp, torch.randn(B, IN)) == (B * IN + B * HID) * F32
+    # an eval-mode model is measured in train mode (dropout saves its mask), as measure does,
+    # and left in eval mode without grads
+    model = nn.Sequential(nn.Linear(IN, HID), nn.Dropout(0.5), nn.ReLU(), nn.Linear(HID, OUT))
+    model.eval()
+    x = torch.randn(B, IN)
+    got = cost_mod.saved_activation_bytes(model, x)
+    assert got > (B * IN + B * HID) * F32
+    assert got == _measure(model, x).saved_activation_bytes
+    assert not model.training and all(p.grad is None for p in model.parameters())
+
+
 def test_tensor_saved_twice_counts_once() -> None:
     c = _measure(_Square(), torch.randn(B, IN))
     # x, y and y*y: three storages of [B, IN], each saved twice or with a parameter

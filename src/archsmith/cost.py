@@ -43,7 +43,14 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, 
 
 from archsmith.errors import ArchsmithError
 
-__all__ = ["Cost", "format_cost_table", "human_bytes", "human_count", "measure"]
+__all__ = [
+    "Cost",
+    "format_cost_table",
+    "human_bytes",
+    "human_count",
+    "measure",
+    "saved_activation_bytes",
+]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -350,6 +357,26 @@ def _saved_activations(
         loss = _loss(model(*args), target, loss_fn)
     del loss  # the graph is never run backward: the count is what it would have kept
     return sum(counter.nbytes.values()), len(counter.nbytes), counter.skipped
+
+
+def saved_activation_bytes(
+    model: nn.Module,
+    batch: Tensor | tuple[Tensor, ...],
+    *,
+    target: Tensor | None = None,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+) -> int:
+    """Bytes autograd saves for backward in one training-step forward of ``model`` on ``batch``
+    (train mode, loss included, parameters and buffers excluded): the
+    ``saved_activation_bytes`` of :func:`measure` alone, without FLOPs, memory or timing, so a
+    search can probe many configurations cheaply. The model is left unchanged."""
+    args = batch if isinstance(batch, tuple) else (batch,)
+    state = _ModelState(model)
+    try:
+        model.train()
+        return _saved_activations(model, args, target, loss_fn)[0]
+    finally:
+        state.restore()
 
 
 # ----------------------------------------------------------------------------------------------
