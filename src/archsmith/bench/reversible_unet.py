@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from archsmith.bench.registry import BenchContext
-from archsmith.cost import _saved_activations, measure
+from archsmith.cost import measure, saved_activation_bytes
 from archsmith.reversible.blocks import rev_mbconv
 from archsmith.reversible.engine import ReversibleSequence
 from archsmith.reversible.irevnet import IRevNet
@@ -151,11 +151,11 @@ class _UNetProbe:
     def saved_bytes(self, reversible: bool, cfg: _Config) -> int:
         key = (reversible, cfg)
         if key not in self._memo:
-            model = self.model(reversible, cfg).train()
+            model = self.model(reversible, cfg)
             x, y = self.batch(cfg)
             # the forward-only count inside cost.measure: the same number, without measure's
             # FLOP counting, backward and resident-memory passes (20-50x faster per probe)
-            self._memo[key] = _saved_activations(model, (x,), y, F.cross_entropy)[0]
+            self._memo[key] = saved_activation_bytes(model, x, target=y, loss_fn=F.cross_entropy)
         return self._memo[key]
 
 
