@@ -10,7 +10,12 @@ and shares its factors' "other" index with its neighbours, which is what makes t
 cheap. At r = 1 it is a Monarch matrix (Dao et al., 2022). The forward pass is two batched
 matmuls, and costs as many multiply-adds per row as the layer has weights::
 
-    x [B, n_1, n_2] --bmm over c--> [n_1, B, m_1 r] --bmm over a--> [m_1, B, m_2] -> y [B, out]
+    x^T [n_1, n_2, B] --bmm over c--> [n_1, m_1 r, B] --(c <-> a)--> [m_1, n_1 r, B]
+      --bmm over a--> [m_1, m_2, B] -> y [B, out]
+
+The batch is kept innermost so that the exchange of c and a between the two products moves
+contiguous ``r B`` chunks rather than r-element ones (at 1024 x 1024, batch 256, the forward
+runs about 1.2-1.5x faster than with the batch outermost).
 """
 
 from __future__ import annotations
@@ -92,11 +97,13 @@ class BTTLinear(TensorLinear):
 
     def _contract(self, x: torch.Tensor) -> torch.Tensor:
         (n1, n2), (m1, m2), r, b = self.in_modes, self.out_modes, self.rank, x.shape[0]
-        h = x.reshape(b, n1, n2).transpose(0, 1)  # [n1, B, n2]
-        h = torch.bmm(h, self.core_in.reshape(n1, n2, m1 * r))  # [n1, B, m1 r]
-        h = h.reshape(n1, b, m1, r).permute(2, 1, 0, 3).reshape(m1, b, n1 * r)  # [m1, B, n1 r]
-        y = torch.bmm(h, self.core_out.reshape(m1, n1 * r, m2))  # [m1, B, m2]
-        return y.transpose(0, 1).reshape(b, m1 * m2)
+        xt = x.t().contiguous().reshape(n1, n2, b)  # [n1, n2, B]: one 2-D transpose
+        w_in = self.core_in.permute(0, 2, 3, 1).reshape(n1, m1 * r, n2)  # [c, (a s), d]
+        h = torch.bmm(w_in, xt)  # [n1, m1 r, B]
+        h = h.reshape(n1, m1, r * b).transpose(0, 1).reshape(m1, n1 * r, b)  # [m1, n1 r, B]
+        w_out = self.core_out.permute(0, 3, 1, 2).reshape(m1, m2, n1 * r)  # [a, b, (c s)]
+        y = torch.bmm(w_out, h)  # [m1, m2, B]
+        return y.reshape(m1 * m2, b).t().contiguous()
 
     def _padded_weight(self) -> torch.Tensor:
         w = torch.einsum("acsb,cdas->abcd", self.core_out, self.core_in)
