@@ -98,6 +98,9 @@ class Coupling(nn.Module):
             ``[B, T, D]`` for Transformers).
     """
 
+    #: :meth:`reverse_step` takes ``inplace=True`` (it may then overwrite ``y`` and ``dy``)
+    inplace_reverse_step: bool = False
+
     def __init__(self, dim: int = 1) -> None:
         super().__init__()
         self.dim = dim
@@ -172,6 +175,8 @@ class MultiSplitCoupling(Coupling):
             :func:`part_sizes` (as equal as possible, the first ones larger).
     """
 
+    inplace_reverse_step = True
+
     def __init__(
         self, fns: Sequence[nn.Module], dim: int = 1, splits: Sequence[int] | None = None
     ) -> None:
@@ -209,7 +214,10 @@ class MultiSplitCoupling(Coupling):
 
     def _others(self, parts: list[Tensor], i: int) -> Tensor:
         rest = parts[:i] + parts[i + 1 :]
-        return rest[0] if len(rest) == 1 else torch.cat(rest, self.dim)
+        # a part is a strided slice (channels of [B, C, ...] with B > 1, features of [B, T, D]);
+        # one copy here spares the function's layers their own (LayerNorm copies a strided
+        # input in forward and again in backward, convolutions reorder it)
+        return rest[0].contiguous() if len(rest) == 1 else torch.cat(rest, self.dim)
 
     def _update(self, i: int, parts: list[Tensor]) -> Tensor:
         """``fns[i]`` of the other parts, checked against part ``i``'s shape."""
@@ -244,22 +252,52 @@ class MultiSplitCoupling(Coupling):
             parts[i] = torch.add(parts[i], self._update(i, parts), alpha=sign, out=slices[i])
         return out
 
-    def reverse_step(self, y: Tensor, dy: Tensor, *, need_input_grad: bool = True) -> ReverseStep:
-        """Fused inversion and backward: each function is evaluated once, with grad.
+    def reverse_step(
+        self, y: Tensor, dy: Tensor, *, need_input_grad: bool = True, inplace: bool = False
+    ) -> ReverseStep:
+        """Fused inversion and backward: each function is evaluated once, with grad
+        (:meth:`reverse_parts` on the parts of ``y`` and ``dy``).
+
+        Args:
+            inplace: ``y`` and ``dy`` are the caller's to overwrite (they become ``x`` and
+                ``dx``); otherwise they are copied first.
+        """
+        sizes = self.sizes(y)
+        if not inplace:
+            # contiguous copies: the incoming gradient may be expanded or strided
+            y = y.clone(memory_format=torch.contiguous_format)
+            dy = dy.clone(memory_format=torch.contiguous_format)
+        parts = list(y.split_with_sizes(sizes, self.dim))
+        grads = list(dy.split_with_sizes(sizes, self.dim))
+        pairs = self.reverse_parts(parts, grads, need_input_grad=need_input_grad)
+        return ReverseStep(y, dy if need_input_grad else None, pairs)
+
+    def forward_parts(self, parts: list[Tensor]) -> None:
+        """The forward without autograd, in place on the parts: ``parts[i] += f_i(o_i)``.
+
+        The engine keeps a stack of couplings that split alike as separate contiguous parts
+        between blocks (no split, copy or concatenation per block).
+        """
+        for i in range(len(parts)):
+            parts[i].add_(self._update(i, parts))
+
+    def reverse_parts(
+        self, parts: list[Tensor], grads: list[Tensor], *, need_input_grad: bool = True
+    ) -> list[tuple[Tensor, Tensor]]:
+        """Reconstruct and backpropagate in place: ``parts`` (the output's) become the input's,
+        ``grads`` (the output's gradient) become the input's gradient.
 
         Undoing update ``i`` (from the last): ``h = f_i(o_i)`` with ``o_i`` a leaf,
         ``x_i = y_i - h``; the gradient flows ``d o_i += J_{f_i}^T d y_i`` into the other parts,
-        while ``d x_i = d y_i`` (the update is a residual). Reconstructed parts and finished
-        gradients are written straight into their slices of ``x`` and ``dx``.
+        while ``d x_i = d y_i`` (the update is a residual). With ``need_input_grad`` False,
+        ``f_0`` is differentiated for its parameters only, and ``grads`` is left incomplete.
+
+        Returns:
+            ``(parameter, gradient)`` pairs, as :attr:`ReverseStep.param_grads`.
         """
-        sizes = self.sizes(y)
-        n = len(sizes)
-        parts = list(y.split_with_sizes(sizes, self.dim))
-        grads = list(dy.split_with_sizes(sizes, self.dim))
-        x = torch.empty_like(y)
-        x_slices = x.split_with_sizes(sizes, self.dim)
-        dx = torch.empty_like(y) if need_input_grad else None
-        dx_slices = dx.split_with_sizes(sizes, self.dim) if dx is not None else None
+        n = len(parts)
+        sizes = [p.shape[self.dim] for p in parts]
+        buffers = {g.untyped_storage().data_ptr() for g in grads}
         pairs: list[tuple[Tensor, Tensor]] = []
         for i in reversed(range(n)):
             fn = self.fns[i]
@@ -274,35 +312,21 @@ class MultiSplitCoupling(Coupling):
                 got = torch.autograd.grad(h, inputs, grads[i], allow_unused=True)
                 if need_others:
                     d_others, got = got[0], got[1:]
-                    rest = [j for j in range(n) if j != i]
-                    pieces = (
-                        d_others.split_with_sizes([sizes[j] for j in rest], self.dim)
-                        if d_others is not None
-                        else [None] * len(rest)
-                    )
-                    for j, piece in zip(rest, pieces, strict=True):
-                        # part j's gradient is final after the last update that reads it:
-                        # update 0 for j > 0, update 1 for j = 0
-                        final = i == 0 or (i == 1 and j == 0)
-                        slot = dx_slices[j] if (final and dx_slices is not None) else None
-                        grads[j] = _add(grads[j], piece, slot)
-                pairs += [(p, g) for p, g in zip(params, got, strict=True) if g is not None]
-            # after the backward: the leaf may be a view of x, whose slices are written here
-            parts[i] = torch.sub(parts[i], h.detach(), out=x_slices[i])
-        if dx is not None and dx_slices is not None:
-            for j in range(n):  # parts no update wrote a final gradient for
-                if grads[j].data_ptr() != dx_slices[j].data_ptr():
-                    dx_slices[j].copy_(grads[j])
-        return ReverseStep(x, dx, pairs)
-
-
-def _add(a: Tensor, b: Tensor | None, out: Tensor | None) -> Tensor:
-    """``a + b`` (``a`` when ``b`` is None), into ``out`` when given."""
-    if out is None:
-        return a if b is None else a + b
-    if b is None:
-        return out.copy_(a)
-    return torch.add(a, b, out=out)
+                    if d_others is not None:
+                        rest = [j for j in range(n) if j != i]
+                        pieces = d_others.split_with_sizes([sizes[j] for j in rest], self.dim)
+                        for j, piece in zip(rest, pieces, strict=True):
+                            grads[j].add_(piece)
+                for p, g in zip(params, got, strict=True):
+                    if g is not None:
+                        # a gradient passed straight through (f(x) = x + p) aliases a buffer
+                        # that is overwritten from here on
+                        if g.untyped_storage().data_ptr() in buffers:
+                            g = g.clone()
+                        pairs.append((p, g))
+            # after the backward (the graph no longer needs the parts): x_i = y_i - h
+            parts[i].sub_(h.detach())
+        return pairs
 
 
 class AdditiveCoupling(MultiSplitCoupling):

@@ -29,7 +29,7 @@ random draws): set the attribute, or :func:`set_reversible` on a whole model.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any, cast
 
@@ -41,7 +41,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from archsmith.errors import ArchsmithError
 from archsmith.reversible._rng import RngTape
 from archsmith.reversible._walk import submodules, trainable_parameters
-from archsmith.reversible.couplings import Coupling
+from archsmith.reversible.couplings import Coupling, MultiSplitCoupling
 
 __all__ = ["ReversibleSequence", "set_reversible"]
 
@@ -154,6 +154,50 @@ def _statistics_frozen(block: nn.Module) -> Iterator[None]:
                 buf.copy_(value)
 
 
+def _owned(y: Tensor, dy: Tensor, foreign: set[int]) -> bool:
+    """``y`` and ``dy`` are distinct engine buffers, free to overwrite."""
+    a, b = y.untyped_storage().data_ptr(), dy.untyped_storage().data_ptr()
+    return a != b and a not in foreign and b not in foreign
+
+
+def _parts_layout(couplings: list[Coupling], x: Tensor) -> tuple[int, list[int]] | None:
+    """``(dim, sizes)`` when every block is a stock multi-split coupling splitting ``x`` alike,
+    so the stack can run on separate contiguous parts; None otherwise.
+
+    A subclass that overrides ``forward`` or ``reverse_step``, or a coupling with forward hooks
+    of its own (which the parts path would bypass), takes the general path.
+    """
+    dims: set[int] = set()
+    sizes: set[tuple[int, ...]] = set()
+    for c in couplings:
+        if not (
+            isinstance(c, MultiSplitCoupling)
+            and type(c).forward is MultiSplitCoupling.forward
+            and type(c).reverse_step is MultiSplitCoupling.reverse_step
+            and not c._forward_hooks
+            and not c._forward_pre_hooks
+        ):
+            return None
+        dims.add(c.dim % x.dim())
+        sizes.add(c.sizes(x))
+        if len(dims) > 1 or len(sizes) > 1:
+            return None
+    if _has_global_module_hooks():
+        return None
+    return dims.pop(), list(sizes.pop())
+
+
+def _has_global_module_hooks() -> bool:
+    hooks = torch.nn.modules.module
+    return bool(hooks._global_forward_hooks or hooks._global_forward_pre_hooks)
+
+
+def _contiguous_parts(t: Tensor, layout: tuple[int, list[int]]) -> list[Tensor]:
+    """Own contiguous copies of the parts of ``t`` (strided slices, or expanded gradients)."""
+    dim, sizes = layout
+    return [p.clone(memory_format=torch.contiguous_format) for p in t.split(sizes, dim)]
+
+
 class _ReversibleFunction(torch.autograd.Function):
     """Forward keeps only the output; backward reconstructs block by block."""
 
@@ -165,14 +209,23 @@ class _ReversibleFunction(torch.autograd.Function):
         # look for one (the module tracker of FlopCounterMode, used by archsmith.cost.measure)
         # then fail. Nothing here is differentiated, so the blocks see a detached input.
         x = x.detach()
+        blocks = seq.blocks()
+        layout = _parts_layout(blocks, x)
         tapes: list[RngTape | None] = []
-        for c in seq.blocks():
+        parts = _contiguous_parts(x, layout) if layout is not None else []
+        for c in blocks:
             tape = RngTape(devices) if seq.preserve_rng_state else None
             with c.rng_tape(tape):
-                x = c(x)
+                if layout is not None:
+                    cast(MultiSplitCoupling, c).forward_parts(parts)
+                else:
+                    x = c(x)
             tapes.append(tape)
+        if layout is not None:
+            x = torch.cat(parts, layout[0])
         device_type = x.device.type
         ctx.seq = seq
+        ctx.layout = layout
         ctx.tapes = tapes
         ctx.devices = devices
         ctx.param_index = {id(p): i for i, p in enumerate(params)}
@@ -194,24 +247,79 @@ class _ReversibleFunction(torch.autograd.Function):
         need_x = bool(ctx.needs_input_grad[1])
         device_type, autocast, dtype = ctx.autocast
         tapes: list[RngTape | None] = ctx.tapes
+        layout: tuple[int, list[int]] | None = ctx.layout
+
+        def accumulate(pairs: list[tuple[Tensor, Tensor]]) -> None:
+            for p, g in pairs:
+                k = index.get(id(p))
+                if k is None:  # frozen after the forward
+                    continue
+                acc = grads[k]
+                grads[k] = g if acc is None else acc + g
+
         with ExitStack() as stack:
             if any(t is not None for t in tapes):
                 stack.enter_context(torch.random.fork_rng(devices=ctx.devices))
             if autocast:
                 stack.enter_context(torch.autocast(device_type, dtype=dtype))
-            for i in reversed(range(len(couplings))):
-                c, tape = couplings[i], tapes[i]
-                if tape is not None:
-                    tape.replay = True
-                with c.rng_tape(tape), _statistics_frozen(c):
-                    step = c.reverse_step(y, dy, need_input_grad=need_x or i > 0)
-                for p, g in step.param_grads:
-                    k = index.get(id(p))
-                    if k is None:  # frozen after the forward
-                        continue
-                    acc = grads[k]
-                    grads[k] = g if acc is None else acc + g
-                y = step.x  # the previous block's output
-                if step.dx is not None:
-                    dy = step.dx
-        return (None, dy if need_x else None, *grads)
+            if layout is not None:
+                dx = _backward_parts(couplings, tapes, y, dy, layout, need_x, accumulate)
+            else:
+                dx = _backward_blocks(couplings, tapes, y, dy, need_x, accumulate)
+        return (None, dx, *grads)
+
+
+def _replaying(c: Coupling, tape: RngTape | None) -> ExitStack:
+    """The context of one block's reverse step: its random state replayed, its buffers kept."""
+    stack = ExitStack()
+    if tape is not None:
+        tape.replay = True
+    stack.enter_context(c.rng_tape(tape))
+    stack.enter_context(_statistics_frozen(c))
+    return stack
+
+
+def _backward_parts(
+    couplings: list[Coupling],
+    tapes: list[RngTape | None],
+    y: Tensor,
+    dy: Tensor,
+    layout: tuple[int, list[int]],
+    need_x: bool,
+    accumulate: Callable[[list[tuple[Tensor, Tensor]]], None],
+) -> Tensor | None:
+    """Multi-split couplings on contiguous parts, reconstructed and differentiated in place."""
+    parts = _contiguous_parts(y, layout)
+    grads = _contiguous_parts(dy, layout)
+    for i in reversed(range(len(couplings))):
+        c = cast(MultiSplitCoupling, couplings[i])
+        with _replaying(c, tapes[i]):
+            accumulate(c.reverse_parts(parts, grads, need_input_grad=need_x or i > 0))
+    return torch.cat(grads, layout[0]) if need_x else None
+
+
+def _backward_blocks(
+    couplings: list[Coupling],
+    tapes: list[RngTape | None],
+    y: Tensor,
+    dy: Tensor,
+    need_x: bool,
+    accumulate: Callable[[list[tuple[Tensor, Tensor]]], None],
+) -> Tensor | None:
+    """Any couplings, one :meth:`~Coupling.reverse_step` each."""
+    # the saved output and the incoming gradient belong to the caller; every buffer a block
+    # returns belongs to the engine, and the next block may overwrite it
+    foreign = {y.untyped_storage().data_ptr(), dy.untyped_storage().data_ptr()}
+    for i in reversed(range(len(couplings))):
+        c = couplings[i]
+        need = need_x or i > 0
+        with _replaying(c, tapes[i]):
+            if c.inplace_reverse_step:
+                step = c.reverse_step(y, dy, need_input_grad=need, inplace=_owned(y, dy, foreign))
+            else:
+                step = c.reverse_step(y, dy, need_input_grad=need)
+        accumulate(step.param_grads)
+        y = step.x  # the previous block's output
+        if step.dx is not None:
+            dy = step.dx
+    return dy if need_x else None
