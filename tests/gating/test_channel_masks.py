@@ -13,12 +13,14 @@ from archsmith.errors import ArchsmithError
 from archsmith.gating.channel_masks import (
     ChannelMaskedConv,
     MaskedCNN,
+    MaskedConvBlock,
     MaskGrad,
     channel_saliency,
     mass_mask,
 )
 from archsmith.layers.aux_loss import collect_aux_loss, training_loss
 from archsmith.registry import create_model
+from archsmith.spec import build
 from archsmith.tasks import get_task
 from archsmith.train import TrainConfig, fit
 from helpers import rel_err
@@ -246,3 +248,42 @@ def test_registered_model_trains_with_the_mask_loss() -> None:
     assert isinstance(model, MaskedCNN) and model.last_flops is not None
     # the predictors learned to drop channels: fewer FLOPs than the dense network
     assert float(model.last_flops.mean()) < model.dense_flops
+
+
+def test_masked_conv_spec_block() -> None:
+    spec = {
+        "task": "digits",
+        "blocks": [
+            {"type": "conv", "out_channels": 8},
+            {"type": "masked_conv", "out_channels": 12, "mass": 0.7},
+            {"type": "pool"},
+            {"type": "masked_conv", "out_channels": 16},
+            {"type": "global_pool"},
+            {"type": "head"},
+        ],
+    }
+    torch.manual_seed(0)
+    net = build(spec)
+    blocks = [m for m in net.modules() if isinstance(m, MaskedConvBlock)]
+    assert len(blocks) == 2 and blocks[0].mass == 0.7
+    task = get_task("digits")
+    x, y = task.example_batch(8)
+    loss = training_loss(net, x, y, task.loss)
+    assert all(b.aux_loss is not None for b in blocks)
+    loss.backward()
+    assert all(p.grad is not None for p in net.parameters())
+    # eval: the second block reads the first one's zeros as skipped input channels
+    net.eval()
+    with torch.no_grad():
+        for b in blocks:
+            b.predictor.linear.weight.normal_(std=3.0)
+            b.predictor.linear.bias.zero_()
+        net(x)
+    first, second = blocks
+    assert first.last_mask is not None and second.last_flops is not None
+    kept_in = first.last_mask.sum(1)  # max-pooling keeps masked channels at zero
+    assert second.last_mask is not None
+    expected = 2 * 9 * 4 * 4 * kept_in * second.last_mask.sum(1) + 2 * 12 * 16
+    assert torch.equal(second.last_flops, expected)
+    with pytest.raises(ArchsmithError, match="kernel_size"):
+        build({**spec, "blocks": [{"type": "masked_conv", "out_channels": 4, "kernel_size": 2}]})

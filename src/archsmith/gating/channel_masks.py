@@ -49,15 +49,17 @@ from torch import Tensor, nn
 from archsmith.errors import ArchsmithError
 from archsmith.models.cnn import ConvNormAct
 from archsmith.options import Range
-from archsmith.registry import register_model
+from archsmith.registry import register_block, register_model
 
 __all__ = [
     "ChannelMaskedConv",
     "MaskGrad",
     "MaskPredictor",
     "MaskedCNN",
+    "MaskedConvBlock",
     "channel_saliency",
     "masked_cnn",
+    "masked_conv",
     "mass_mask",
     "tradeoff",
 ]
@@ -235,6 +237,49 @@ class ChannelMaskedConv(nn.Module):
             f"mass={self.mass}, threshold={self.threshold}, detach_input={self.detach_input}, "
             f"mask_grad={self.mask_grad}"
         )
+
+
+class MaskedConvBlock(ChannelMaskedConv):
+    """:class:`ChannelMaskedConv` as a plain ``x -> out`` module (the ``masked_conv`` spec block):
+    ``[B, C_in, H, W] -> [B, C_out, H, W]``.
+
+    Without a mask from the previous block it takes each sample's input channels that are
+    identically zero as skipped (exact: a zero channel adds nothing to any output), so after
+    another masked block (and max-pooling) it counts and gathers as :class:`MaskedCNN` does.
+    """
+
+    def forward(self, x: Tensor, in_mask: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        if in_mask is None and not self.training:
+            in_mask = x.detach().abs().amax(dim=(2, 3)) > 0  # [B, C_in]
+        return super().forward(x, in_mask)[0]
+
+
+@register_block("masked_conv")
+def masked_conv(
+    in_shape: tuple[int, ...],
+    out_channels: Annotated[int, Range(min=1)],
+    kernel_size: Annotated[int, Range(min=1)] = 3,
+    mass: Annotated[float, Range(min=0.0, max=1.0, min_inclusive=False)] = 0.9,
+    threshold: Annotated[float, Range(min=0.0, max=1.0)] = 0.5,
+    mask_loss_weight: Annotated[float, Range(min=0.0)] = 1.0,
+    detach_input: bool = True,
+    mask_grad: MaskGrad = "ste",
+) -> nn.Module:
+    """Conv (same padding) -> BN -> ReLU with FTWT input-dependent output-channel masks."""
+    if len(in_shape) != 3:
+        raise ArchsmithError(f"masked_conv needs [C, H, W] input, got shape {list(in_shape)}")
+    if kernel_size % 2 == 0:
+        raise ArchsmithError(f"kernel_size: must be odd, got {kernel_size}")
+    return MaskedConvBlock(
+        in_shape[0],
+        out_channels,
+        kernel_size,
+        mass=mass,
+        threshold=threshold,
+        mask_loss_weight=mask_loss_weight,
+        detach_input=detach_input,
+        mask_grad=mask_grad,
+    )
 
 
 class MaskedCNN(nn.Module):
