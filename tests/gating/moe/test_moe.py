@@ -290,3 +290,16 @@ def test_moe_stats_sum_every_layer() -> None:
         m.reset_stats()
     assert moe_stats(model)["dropped_assignments"] == 0
     assert moe_stats(torch.nn.Linear(2, 2))["layers"] == 0
+
+
+def test_dts_anneal_steps_reach_the_model_option() -> None:
+    task = get_task("digits")
+    model = create_model("moe_transformer", task=task, dim=8, depth=2, router="dts", anneal_steps=3)
+    routers = [m.router for m in model.modules() if isinstance(m, MoE)]
+    assert len(routers) == 2 and all(isinstance(r, DenseToSparseRouter) for r in routers)
+    x, _ = task.example_batch(4)
+    for _ in range(3):
+        model(x)
+    for r in routers:
+        assert isinstance(r, DenseToSparseRouter)
+        assert int(r.step) == 3 and r.temperature == pytest.approx(r.tau_min)

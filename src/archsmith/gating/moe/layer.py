@@ -38,6 +38,8 @@ class MoE(nn.Module):
         capacity_factor: each expert takes at most ``ceil(capacity_factor * N * k / E)``
             tokens per forward; the rest are dropped (zero output). None: no limit.
         aux_loss_weight: weight of the load-balancing loss. z_loss_weight: of the z-loss.
+        anneal_steps: training forwards over which the ``dts`` router's temperature falls from
+            ``tau_max`` to ``tau_min`` (size it to the run: epochs x batches per epoch).
 
     Use ``functools.partial(MoE, num_experts=4, top_k=1)`` as a block's ``mlp_layer`` to change
     the defaults.
@@ -57,6 +59,7 @@ class MoE(nn.Module):
         capacity_factor: float | None = 1.25,
         aux_loss_weight: float = 0.01,
         z_loss_weight: float = 0.0,
+        anneal_steps: int = 1000,
     ) -> None:
         super().__init__()
         if capacity_factor is not None and capacity_factor <= 0:
@@ -64,7 +67,9 @@ class MoE(nn.Module):
         if aux_loss_weight < 0 or z_loss_weight < 0:
             raise ArchsmithError("aux_loss_weight / z_loss_weight: must be >= 0")
         self.router = (
-            router if isinstance(router, Router) else make_router(router, dim, num_experts, top_k)
+            router
+            if isinstance(router, Router)
+            else make_router(router, dim, num_experts, top_k, anneal_steps=anneal_steps)
         )
         dense = get_layer("mlp", "dense")
         self.experts = nn.ModuleList(

@@ -38,11 +38,15 @@ def moe_transformer(
     capacity_factor: Annotated[float, Range(min=0.0, min_inclusive=False)] | None = 1.25,
     aux_loss_weight: Annotated[float, Range(min=0.0)] = 0.01,
     z_loss_weight: Annotated[float, Range(min=0.0)] = 0.0,
+    anneal_steps: Annotated[int, Range(min=1)] = 1000,
     attn_layer: Annotated[LayerArg, LayerName("attn")] = "softmax",
     norm_layer: Annotated[LayerArg, LayerName("norm")] = "layernorm",
     act_layer: Annotated[LayerArg, LayerName("act")] = "gelu",
 ) -> nn.Module:
-    """Transformer whose MLPs are top-k mixtures of experts (load-balanced, capacity-limited)."""
+    """Transformer whose MLPs are top-k mixtures of experts (load-balanced, capacity-limited).
+
+    ``router="dts"`` anneals from dense to sparse over ``anneal_steps`` training steps.
+    """
     if dim % num_heads:
         raise ArchsmithError(f"options.num_heads: dim {dim} is not divisible by {num_heads} heads")
     if top_k > num_experts:
@@ -55,6 +59,7 @@ def moe_transformer(
         capacity_factor=capacity_factor,
         aux_loss_weight=aux_loss_weight,
         z_loss_weight=z_loss_weight,
+        anneal_steps=anneal_steps,
     )
     return Transformer(
         in_shape,

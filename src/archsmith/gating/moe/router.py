@@ -217,10 +217,13 @@ ROUTERS: dict[str, type[Router]] = {
 }
 
 
-def make_router(name: str, dim: int, num_experts: int, top_k: int) -> Router:
-    """The router ``name`` (``topk``, ``noisy_topk``, ``dts``) for ``num_experts`` experts."""
+def make_router(
+    name: str, dim: int, num_experts: int, top_k: int, *, anneal_steps: int = 1000
+) -> Router:
+    """The router ``name`` (``topk``, ``noisy_topk``, ``dts``) for ``num_experts`` experts;
+    ``anneal_steps`` is the dense-to-sparse schedule's length (``dts`` only)."""
     if name not in ROUTERS:
         raise ArchsmithError(f"router: unknown router {name!r}; choose from {', '.join(ROUTERS)}")
     if name == "dts":
-        return DenseToSparseRouter(dim, num_experts)
+        return DenseToSparseRouter(dim, num_experts, anneal_steps=anneal_steps)
     return ROUTERS[name](dim, num_experts, top_k)  # type: ignore[call-arg]
