@@ -50,6 +50,17 @@ def test_params_are_the_modules_counts(tiny: None) -> None:
             assert row["params"] == TTLinear.param_count(64, 64, row["rank"])
         if row["impl"] == "btt":
             assert row["params"] == BTTLinear.param_count(64, 64, row["rank"])
+            # two batched matmuls: one multiply-add per weight and row
+            assert math.isclose(row["flops_vs_dense"], 1 / row["compression"], rel_tol=1e-12)
+        if row["impl"] == "tt":
+            # 64 = 8 x 8, two cores: x . G2 . G1 costs 4 B a^3 r; rebuilding costs
+            # 2 a^4 r + 2 B a^4 (opt_einsum's path is the cheaper; the layer rebuilds when
+            # that costs at most twice the path)
+            a, b, r = 8, bench.BATCH, row["rank"]
+            rebuild = 2 * a**4 * r + 2 * b * a**4
+            path = min(4 * b * a**3 * r, rebuild)
+            taken = rebuild if rebuild <= 2 * path else path
+            assert math.isclose(row["flops_vs_dense"], taken / (2 * b * 64 * 64), rel_tol=1e-12)
     # tt ranks come from the compression levels: within size^2 / level weights
     tt_ranks = sorted(r["rank"] for r in rows if r["impl"] == "tt")
     assert tt_ranks == sorted(

@@ -34,7 +34,10 @@ and cheap to repeat).
 All candidates of one size run interleaved in one process (:func:`time_interleaved`);
 ``fwd_ms``: forward under ``torch.no_grad``; ``fwd_bwd_ms``: forward, ``sum``, backward to the
 input and every parameter. Ratios: ``vs_dense`` = dense fwd_bwd / this row's fwd_bwd (archsmith
-rows; target > 1 at >= 8x compression for sizes >= 1024) and ``tl_over_archsmith`` = this
+rows; target > 1 at >= 8x compression for sizes >= 1024), next to ``flops_vs_dense``, the
+forward FLOPs of the route the layer takes over dense's (BTT: ``1 / compression``; TT: at least
+about 1 from 8x down to a few hundred x, since the TT-matrix's factorized contraction costs
+more than ``B N M`` there and the fallback rebuilds the weight) and ``tl_over_archsmith`` = this
 tensorly-torch row's fwd_bwd / its matched archsmith row's (target >= 1).
 """
 
@@ -55,6 +58,7 @@ from archsmith.bench.registry import BenchContext, register_bench
 from archsmith.bench.timing import time_interleaved
 from archsmith.tensornet.core import tt_params
 from archsmith.tensornet.layers import BTTLinear, TTLinear
+from archsmith.tensornet.layers.tt import prefers_dense, route_flops
 
 __all__ = ["BATCH", "FULL_SIZES", "LEVELS", "QUICK_SIZES", "tensornet_rows"]
 
@@ -177,6 +181,20 @@ def _archsmith_layers(size: int, quick: bool) -> list[tuple[str, int, nn.Module]
     return out
 
 
+def _flops_vs_dense(layer: nn.Module, size: int) -> float:
+    """Forward FLOPs of an archsmith layer over dense's ``2 B size^2``: for TT those of the
+    route it takes (:func:`~archsmith.tensornet.layers.tt.route_flops`), for BTT ``2 B`` per
+    weight (two batched matmuls touch every weight once per row)."""
+    dense = 2 * BATCH * size * size
+    if isinstance(layer, TTLinear):
+        args = (BATCH, layer.in_modes, layer.out_modes, layer.ranks)
+        factorized, rebuilt = route_flops(*args)
+        return (rebuilt if prefers_dense(*args) else factorized) / dense
+    assert isinstance(layer, BTTLinear)
+    weights = layer.num_params - (layer.bias.numel() if layer.bias is not None else 0)
+    return 2 * BATCH * weights / dense
+
+
 def _too_slow(layers: dict[str, nn.Module], x: torch.Tensor) -> dict[str, str]:
     """``{key: note}`` of the layers whose first forward+backward exceeds :data:`SKIP_FACTOR`
     times dense's and :data:`SKIP_MIN_S` (dense itself is always timed)."""
@@ -243,6 +261,7 @@ def _size_rows(size: int, ctx: BenchContext, tltorch: ModuleType | None) -> list
             )
             if row["impl"] in ("tt", "btt"):
                 row["vs_dense"] = dense_ms / fb[key].median_ms
+                row["flops_vs_dense"] = _flops_vs_dense(layers[key], size)
             elif row.get("match") in fb:
                 row["tl_over_archsmith"] = fb[key].median_ms / fb[row["match"]].median_ms
         out.append({"batch": BATCH, **row})

@@ -11,7 +11,7 @@ from tests.helpers import rel_err
 from archsmith.errors import ArchsmithError
 from archsmith.tensornet.core import tt_matrix_to_dense
 from archsmith.tensornet.layers import TTLinear
-from archsmith.tensornet.layers.tt import RECONSTRUCT_FACTOR, prefers_dense
+from archsmith.tensornet.layers.tt import RECONSTRUCT_FACTOR, prefers_dense, route_flops
 
 
 @pytest.mark.parametrize("mode", ["factorized", "dense", "auto"])
@@ -58,6 +58,7 @@ def test_choice_follows_the_flop_counts() -> None:
     b_rows, a, r = 64, 8, 3
     factorized = 2 * b_rows * a * a * r * a + 2 * b_rows * a * r * a * a  # best order either way
     rebuild = 2 * (a * a) * r * (a * a) + 2 * b_rows * (a * a) * (a * a)
+    assert route_flops(b_rows, (a, a), (a, a), (r,)) == (factorized, rebuild)
     assert prefers_dense(b_rows, (a, a), (a, a), (r,)) == (
         rebuild <= RECONSTRUCT_FACTOR * factorized
     )

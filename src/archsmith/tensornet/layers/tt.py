@@ -32,7 +32,13 @@ from archsmith.tensornet.core.contract import path_flops
 from archsmith.tensornet.core.tt_matrix import interleave_modes
 from archsmith.tensornet.layers.base import DEFAULT_COMPRESSION, TensorLinear, factor_std
 
-__all__ = ["RECONSTRUCT_FACTOR", "TTLinear", "default_num_cores", "prefers_dense"]
+__all__ = [
+    "RECONSTRUCT_FACTOR",
+    "TTLinear",
+    "default_num_cores",
+    "prefers_dense",
+    "route_flops",
+]
 
 #: the factorized contraction is used only while its FLOPs stay below the dense route's over this
 #: factor: its pairwise steps permute ``[B, ..., r]`` intermediates and their backward repeats
@@ -72,17 +78,14 @@ def _modes(
 
 
 @lru_cache(maxsize=1024)
-def prefers_dense(
+def route_flops(
     batch: int, in_modes: tuple[int, ...], out_modes: tuple[int, ...], ranks: tuple[int, ...]
-) -> bool:
-    """Whether a TT layer should rebuild its weight and run one dense matmul for a batch of
-    ``batch`` rows rather than contract the input with the cores.
+) -> tuple[int, int]:
+    """Forward FLOPs ``(factorized, dense)`` of a TT layer on ``batch`` rows.
 
-    The factorized FLOPs are those of opt_einsum's path; the dense route costs the weight's
-    reconstruction (the chain of core products of :func:`~archsmith.tensornet.core.tt_to_full`)
-    plus ``2 B N M``. The dense route wins when it costs at most :data:`RECONSTRUCT_FACTOR`
-    times the factorized one: at large batches and ranks, where the TT-matrix's factorized cost
-    exceeds ``B N M`` anyway (Qiu et al., "Compute Better Spent", ICML 2024, section 3).
+    ``factorized``: opt_einsum's path contracting the input with the cores; ``dense``: the
+    weight's reconstruction (the chain of core products of
+    :func:`~archsmith.tensornet.core.tt_to_full`) plus the matmul, ``2 B N M``.
     """
     d = len(in_modes)
     full = (1, *ranks, 1)
@@ -91,13 +94,24 @@ def prefers_dense(
         (full[k], m, n, full[k + 1])
         for k, (m, n) in enumerate(zip(out_modes, in_modes, strict=True))
     ]
-    shapes = ((batch, *in_modes), *cores)
-    factorized = path_flops(TTLinear._build_equation(d), shapes)
+    factorized = path_flops(TTLinear._build_equation(d), ((batch, *in_modes), *cores))
     rebuild, left = 0, 1
     for k in range(1, d):  # [left, r_k] @ [r_k, s_k r_{k+1}]
         left *= sizes[k - 1]
         rebuild += 2 * left * full[k] * sizes[k] * full[k + 1]
-    dense = rebuild + 2 * batch * math.prod(in_modes) * math.prod(out_modes)
+    return factorized, rebuild + 2 * batch * math.prod(in_modes) * math.prod(out_modes)
+
+
+def prefers_dense(
+    batch: int, in_modes: tuple[int, ...], out_modes: tuple[int, ...], ranks: tuple[int, ...]
+) -> bool:
+    """Whether a TT layer should rebuild its weight and run one dense matmul for a batch of
+    ``batch`` rows rather than contract the input with the cores: when that costs at most
+    :data:`RECONSTRUCT_FACTOR` times the factorized FLOPs (:func:`route_flops`). That happens at
+    large batches and ranks, where the TT-matrix's factorized cost exceeds ``B N M`` anyway
+    (Qiu et al., "Compute Better Spent", ICML 2024, section 3).
+    """
+    factorized, dense = route_flops(batch, in_modes, out_modes, ranks)
     return dense <= RECONSTRUCT_FACTOR * factorized
 
 
