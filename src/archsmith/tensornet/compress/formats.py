@@ -25,6 +25,7 @@ and how to factor a dense layer at a rank.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -114,6 +115,7 @@ class LayerFormat:
 
         def factor(rank: int, variant: Variant) -> nn.Module:
             layer = make(rank, variant)
+            _balance(layer)
             for p in layer.parameters():
                 # decompositions leave strided views; a loaded model has contiguous tensors,
                 # and only equal layouts give bit-identical outputs after save and load
@@ -141,6 +143,26 @@ class LayerFormat:
     ) -> list[int]:
         """Every rank (ascending) whose layer stores fewer parameters than the dense one."""
         return list(_ranks(self, in_features, out_features, bias, variant))
+
+
+def _balance(layer: nn.Module) -> None:
+    """Give every weight factor the same Frobenius norm without changing the weight.
+
+    The weight of every format here is multilinear in its factor tensors (TT cores, Tucker core
+    and factors, BTT cores), so scaling factor ``i`` by ``c_i`` with ``prod c_i = 1`` leaves it
+    unchanged. Decompositions put the whole scale in one factor (the singular values, and with
+    whitening the activations' scale as well), leaving the others with tiny entries; Adam moves
+    every entry by about the learning rate, so healing would change those factors by a large
+    relative amount per step and wreck the model within a few steps.
+    """
+    factors = [p for name, p in layer.named_parameters() if name != "bias"]
+    norms = [float(p.detach().double().norm()) for p in factors]
+    if len(factors) < 2 or min(norms) <= 0:
+        return
+    target = math.exp(sum(math.log(n) for n in norms) / len(norms))
+    with torch.no_grad():
+        for p, n in zip(factors, norms, strict=True):
+            p.mul_(target / n)
 
 
 class _WhitenedMPO:

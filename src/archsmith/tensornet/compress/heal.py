@@ -76,7 +76,9 @@ def heal(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     losses: list[float] = []
-    model.train()
+    # eval mode throughout: dropout would make the student chase a noisy copy of a clean
+    # teacher, and batch statistics of small healing batches would drift normalisation layers
+    model.eval()
     try:
         for step in range(config.steps):
             batch = subject.heal_batch(step, config.batch_size, config.seed)
