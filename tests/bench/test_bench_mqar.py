@@ -112,7 +112,12 @@ def test_matched_dim_picks_the_closest_width() -> None:
 
 def test_registered_case_uses_quick_and_full_grids(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[tuple] = []
-    monkeypatch.setattr(mqar_mod, "mqar_rows", lambda grid, recipe: seen.append(grid) or [])
+
+    def record(grid: tuple, recipe: Recipe) -> list[dict]:
+        seen.append(grid)
+        return []
+
+    monkeypatch.setattr(mqar_mod, "mqar_rows", record)
     entry = get_bench("mqar")
     assert entry.fn(BenchContext(quick=True)) == []
     assert entry.fn(BenchContext(quick=False)) == []

@@ -99,7 +99,7 @@ class Recipe:
 
 
 FULL_RECIPE = Recipe()
-QUICK_RECIPE = replace(FULL_RECIPE, num_examples=4000, epochs=4)
+QUICK_RECIPE = replace(FULL_RECIPE, num_examples=4000)
 
 
 def _params(model: nn.Module) -> int:
