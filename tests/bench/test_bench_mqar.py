@@ -26,6 +26,7 @@ KEYS = {
     "val_accuracy",
     "chance",
     "epochs",
+    "batch_size",
     "steps",
     "train_s",
 }
@@ -35,9 +36,9 @@ TINY = Recipe(
     num_heads=1,
     mlp_ratio=1.0,
     vocab_size=16,
-    num_examples=256,
+    train_tokens=256 * 8,  # 256 sequences of 8 tokens
+    batch_tokens=16 * 8,  # 16 per step
     epochs=8,
-    batch_size=16,
     lr=1e-2,
 )
 
@@ -59,7 +60,7 @@ def test_rows_cover_every_model_with_their_keys(tiny_rows: list[dict]) -> None:
         assert (row["seq_len"], row["num_kv"]) == (8, 1)
         assert 0.0 <= row["accuracy"] <= 1.0 and row["train_s"] > 0
         assert row["chance"] == 1 / 8
-        assert row["steps"] == 8 * 16  # 256 examples in batches of 16, 8 epochs
+        assert row["batch_size"] == 16 and row["steps"] == 8 * 16  # 8 epochs of 256 / 16
     assert (
         tiny_rows[0]["arch"] == "gla_lm pattern=g" and tiny_rows[2]["arch"] == "gla_lm pattern=gs"
     )

@@ -16,7 +16,7 @@ closest to it. Rows report ``params`` and ``params_ratio`` (to ``attention`` in 
 Rows: ``model``, ``arch`` (registered name and options), ``seq_len``, ``num_kv``, ``dim``,
 ``params``, ``params_ratio``, ``accuracy`` (test accuracy over the query positions, of the
 weights with the best validation accuracy), ``val_accuracy``, ``chance`` (one over the number of
-values), ``epochs``, ``steps``, ``train_s`` (wall-clock seconds of :func:`fit`).
+values), ``epochs``, ``batch_size``, ``steps``, ``train_s`` (wall-clock seconds of :func:`fit`).
 
 Linear attention recalls through a fixed-size state, so at small width it is expected to fall
 behind softmax attention as ``num_kv`` grows (Zoology, section 3; the GLA paper, section 6).
@@ -64,9 +64,13 @@ class Recipe:
         num_heads: heads of every mixer (one head gives GLA its largest state, ``D x Dv``).
         mlp_ratio: MLP hidden width per model width.
         vocab_size: MQAR token ids (keys from the lower half, values from the upper).
-        num_examples: training sequences (val and test hold 500 each).
+        train_tokens: tokens of training data; ``train_tokens // seq_len`` sequences (val and
+            test hold 500 each).
+        batch_tokens: tokens per step; ``batch_tokens // seq_len`` sequences. With the grid's
+            ``num_kv / seq_len`` fixed, every setting gets the same steps, tokens and queried
+            keys per step, and about the same compute per step.
         epochs: passes over the training sequences.
-        batch_size, lr, weight_decay, warmup_fraction: of :class:`TrainConfig`.
+        lr, weight_decay, warmup_fraction: of :class:`TrainConfig`.
         seed: seeds the data, the initial weights and the batch order.
         models: which of :data:`MODELS` to run.
     """
@@ -76,20 +80,28 @@ class Recipe:
     num_heads: int = 1
     mlp_ratio: float = 1.0
     vocab_size: int = 128
-    num_examples: int = 6000
+    train_tokens: int = 384_000
+    batch_tokens: int = 2048
     epochs: int = 5
-    batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 0.1
     warmup_fraction: float = 0.1
     seed: int = 0
     models: tuple[str, ...] = field(default=tuple(MODELS))
 
-    def config(self) -> TrainConfig:
+    def num_examples(self, seq_len: int) -> int:
+        """Training sequences of length ``seq_len``."""
+        return max(1, self.train_tokens // seq_len)
+
+    def batch_size(self, seq_len: int) -> int:
+        """Sequences of length ``seq_len`` per step."""
+        return max(1, self.batch_tokens // seq_len)
+
+    def config(self, seq_len: int) -> TrainConfig:
         """The trainer's settings: a fixed budget (no early stop), best validation weights."""
         return TrainConfig(
             epochs=self.epochs,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size(seq_len),
             lr=self.lr,
             weight_decay=self.weight_decay,
             warmup_fraction=self.warmup_fraction,
@@ -99,7 +111,7 @@ class Recipe:
 
 
 FULL_RECIPE = Recipe()
-QUICK_RECIPE = replace(FULL_RECIPE, num_examples=4000)
+QUICK_RECIPE = replace(FULL_RECIPE, train_tokens=256_000)
 
 
 def _params(model: nn.Module) -> int:
@@ -132,7 +144,8 @@ def _run(name: str, task: Task, recipe: Recipe, dim: int) -> dict[str, Any]:
     seed_everything(recipe.seed)
     model = _build(name, task, recipe, dim)
     start = time.perf_counter()
-    result = fit(model, task, recipe.config(), progress=False)
+    config = recipe.config(task.train.x.shape[1])
+    result = fit(model, task, config, progress=False)
     train_s = time.perf_counter() - start
     arch, options = MODELS[name]
     return {
@@ -143,7 +156,8 @@ def _run(name: str, task: Task, recipe: Recipe, dim: int) -> dict[str, Any]:
         "accuracy": result.test["accuracy"],
         "val_accuracy": result.val["accuracy"],
         "epochs": result.epochs_run,
-        "steps": result.epochs_run * math.ceil(len(task.train) / recipe.batch_size),
+        "batch_size": config.batch_size,
+        "steps": result.epochs_run * math.ceil(len(task.train) / config.batch_size),
         "train_s": train_s,
     }
 
@@ -161,7 +175,7 @@ def mqar_rows(
             seq_len=seq_len,
             num_kv_pairs=num_kv,
             vocab_size=recipe.vocab_size,
-            num_examples=recipe.num_examples,
+            num_examples=recipe.num_examples(seq_len),
             seed=recipe.seed,
         )
         target = _params(_build(REFERENCE, task, recipe, recipe.dim))
