@@ -16,14 +16,11 @@ exit, averaged over seeds.
 
 The PNG (accuracy and ECE against mean FLOPs) is written next to the JSON, with the suffix
 ``.png``, when the harness tells the case where the JSON goes (``ctx.json_path``); without a
-JSON path no PNG is written. ``python -m archsmith.bench.early_exit --json FILE [--quick]`` runs
-the case through the harness and writes both.
+JSON path no PNG is written.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import statistics
 from pathlib import Path
 from typing import Any
@@ -32,7 +29,7 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from archsmith.bench.registry import BenchContext, register_bench, unregister_bench
+from archsmith.bench.registry import BenchContext, register_bench
 from archsmith.gating.early_exit import EarlyExitNetwork, expected_calibration_error
 from archsmith.gating.early_exit.plot import plot_exit_curves
 from archsmith.registry import create_model
@@ -129,32 +126,8 @@ def early_exit(ctx: BenchContext) -> list[dict[str, Any]]:
             f"early-exit: {series}: best accuracy {best['accuracy']:.4f} at "
             f"{best['flops_frac']:.2f} of the network's FLOPs"
         )
-    json_path = getattr(ctx, "json_path", None)
-    if json_path is not None:
-        path = png_path(json_path)
+    if ctx.json_path is not None:
+        path = png_path(ctx.json_path)
         plot_exit_curves(rows, path, title=f"{MODEL} on {TASK}: early exit")
         console.print(f"early-exit: wrote {path}")
     return rows
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m archsmith.bench.early_exit --json FILE [--quick]``: rows and the PNG."""
-    from archsmith.bench.runner import run_bench
-
-    parser = argparse.ArgumentParser(prog="python -m archsmith.bench.early_exit")
-    parser.add_argument("--json", required=True, help="rows to this JSON file, the plot beside it")
-    parser.add_argument("--quick", action="store_true", help="one seed, 10 epochs, one lambda")
-    args = parser.parse_args(argv)
-    result = run_bench("early-exit", quick=args.quick, json_path=args.json)
-    if "json_path" not in {f.name for f in dataclasses.fields(BenchContext)}:
-        # this harness does not tell cases where the JSON goes: plot here instead
-        path = png_path(args.json)
-        plot_exit_curves(result["rows"], path, title=f"{MODEL} on {TASK}: early exit")
-        print(f"wrote {path}")
-
-
-if __name__ == "__main__":
-    # run as a script this module is ``__main__``; the harness imports it again under its own
-    # name, which must be the one registration of the case
-    unregister_bench("early-exit")
-    main()

@@ -49,12 +49,15 @@ class BenchContext:
             (``machine["matmul_gflops"]`` is this machine's float32 matmul rate).
         repeats: timed rounds for :func:`archsmith.bench.timing.time_interleaved`.
         warmup: untimed rounds before them.
+        json_path: where the run's JSON goes (``--json``), or None; a case may write companion
+            files beside it (a plot ``NAME.png`` next to ``NAME.json``).
     """
 
     quick: bool
     machine: dict[str, Any] = field(default_factory=dict)
     repeats: int = 15
     warmup: int = 3
+    json_path: str | None = None
 
 
 BenchFn = Callable[[BenchContext], list[dict[str, Any]]]

@@ -58,7 +58,13 @@ def run_bench(
         check_json_path(json_path)
     machine = machine_info(_matmul_n=_matmul_n)
     repeats, warmup = QUICK if quick else FULL
-    ctx = BenchContext(quick=quick, machine=machine, repeats=repeats, warmup=warmup)
+    ctx = BenchContext(
+        quick=quick,
+        machine=machine,
+        repeats=repeats,
+        warmup=warmup,
+        json_path=None if json_path is None else os.fspath(json_path),
+    )
     rows = entry.fn(ctx)
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise TypeError(

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from archsmith.bench.early_exit import main, png_path
+from archsmith.bench.early_exit import png_path
+from archsmith.cli import main
 from archsmith.gating.early_exit.plot import plot_exit_curves
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -31,7 +32,7 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_quick_run_writes_rows_and_png(tmp_path: Path) -> None:
     out = tmp_path / "ee.json"
-    main(["--quick", "--json", str(out)])
+    assert main(["bench", "early-exit", "--quick", "--json", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
     gates = {r["gate"] for r in rows}
     assert gates == {"joint", "confidence"}
