@@ -36,6 +36,7 @@ CASE_MODULES: tuple[str, ...] = (
     "archsmith.bench.gating",
     "archsmith.bench.early_exit",
     "archsmith.bench.mqar",
+    "archsmith.bench.compress",
 )
 
 
