@@ -140,7 +140,9 @@ def _add_compress_parser(sub: Any) -> None:
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="registered model name, fresh weights (with --task)")
-    source.add_argument("--checkpoint", help="an 'archsmith train --out DIR' run directory")
+    source.add_argument(
+        "--checkpoint", metavar="DIR", help="an 'archsmith train --out DIR' run directory"
+    )
     source.add_argument("--pretrained", choices=("minilm",), help="all-MiniLM-L6-v2 (offline)")
     p.add_argument("--task", help="task for --model (default: the model's default task)")
     p.add_argument("--opt", action="append", default=[], type=_key_value, metavar="KEY=VALUE")
@@ -166,11 +168,15 @@ def _add_compress_parser(sub: Any) -> None:
         default="sensitivity",
         help="how per-layer ranks are chosen (default: sensitivity)",
     )
-    p.add_argument("--heal-steps", type=int, default=0, help="distillation steps (default 0)")
-    p.add_argument("--heal-lr", type=float, default=3e-4)
-    p.add_argument("--heal-batch-size", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output directory (must be new or empty)")
+    p.add_argument(
+        "--heal-steps", type=int, default=0, metavar="N", help="distillation steps (default 0)"
+    )
+    p.add_argument("--heal-lr", type=float, default=3e-4, help="peak AdamW lr (default 3e-4)")
+    p.add_argument("--heal-batch-size", type=int, default=16, help="samples per step (default 16)")
+    p.add_argument("--seed", type=int, default=0, help="seeds healing order (default 0)")
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="output directory (must be new or empty)"
+    )
     p.add_argument("--force", action="store_true", help="replace a non-empty --out")
 
 

@@ -12,7 +12,14 @@ followed by a norm, the last layer), so the ``sensitivity`` allocation weighs ea
 by an end-to-end probe: with only that layer factored (at the rank a uniform allocation would
 give it), the relative squared error of the model's outputs on the calibration batches
 ``E = sum ||f_c - f||^2 / sum ||f||^2`` divided by that layer's ``e`` at the probe rank. The
-weighted curves are in units of output error and add up across layers to first order.
+weighted curves are in units of output error and add up across layers to first order (so the
+estimate is good for moderate errors and optimistic for a layer pushed to a tiny rank: at
+extreme targets, 90% and beyond on a small MLP, the allocation can starve a layer).
+
+Ranks are measured at :data:`MEASURED_POINTS` points per layer (errors in between interpolated
+in log space). A format with several variants per layer (the ``mpo`` output split) keeps the
+variant with the smallest error at the probe rank; a whitening format factors with the layer's
+input Gram matrix, so its errors are those of the activation-aware factorisation.
 
 Allocations (``--allocation``): ``uniform`` (same share per layer), ``weight`` (``G = I``:
 plain weight error, as in data-free truncation), ``activation`` (``G`` from calibration inputs),
