@@ -43,6 +43,7 @@ __all__ = [
     "AffineCoupling",
     "Coupling",
     "MultiSplitCoupling",
+    "PendingUpdate",
     "ReverseStep",
     "part_sizes",
 ]
@@ -295,38 +296,88 @@ class MultiSplitCoupling(Coupling):
         Returns:
             ``(parameter, gradient)`` pairs, as :attr:`ReverseStep.param_grads`.
         """
-        n = len(parts)
-        sizes = [p.shape[self.dim] for p in parts]
+        pairs: list[tuple[Tensor, Tensor]] = []
+        for i in reversed(range(len(parts))):
+            pending = self._recompute(i, parts, need_input_grad)
+            pairs += self._backprop([pending], grads)
+            # after the backward (the graph no longer needs the parts): x_i = y_i - h
+            parts[i].sub_(pending.h.detach())
+        return pairs
+
+    def recompute_parts(
+        self, parts: list[Tensor], *, need_input_grad: bool = True
+    ) -> tuple[list[Tensor], list[PendingUpdate]]:
+        """The first half of :meth:`reverse_parts`: reconstruct the input's parts (new tensors;
+        ``parts`` is left as it is) and recompute every update's local graph, not yet
+        differentiated. :meth:`backprop_parts` finishes, possibly on another thread (PaReprop)."""
+        parts = list(parts)
+        pending = []
+        for i in reversed(range(len(parts))):
+            update = self._recompute(i, parts, need_input_grad)
+            parts[i] = parts[i] - update.h.detach()
+            pending.append(update)
+        return parts, pending
+
+    def backprop_parts(
+        self, pending: list[PendingUpdate], grads: list[Tensor]
+    ) -> list[tuple[Tensor, Tensor]]:
+        """The second half of :meth:`reverse_parts`: differentiate the recomputed updates,
+        turning ``grads`` (in place) into the input's gradient; returns the parameters'."""
+        return self._backprop(pending, grads)
+
+    def _recompute(self, i: int, parts: list[Tensor], need_input_grad: bool) -> PendingUpdate:
+        fn = self.fns[i]
+        # the other parts carry gradient to earlier updates (j < i), or to the input
+        need_others = need_input_grad or i > 0
+        with torch.enable_grad():
+            others = self._others(parts, i).detach().requires_grad_(need_others)
+            h = self.call(i, fn, _through(others))
+        sizes = [p.shape[self.dim] for j, p in enumerate(parts) if j != i]
+        return PendingUpdate(i, others if need_others else None, h, sizes)
+
+    def _backprop(
+        self, pending: list[PendingUpdate], grads: list[Tensor]
+    ) -> list[tuple[Tensor, Tensor]]:
         buffers = {g.untyped_storage().data_ptr() for g in grads}
         pairs: list[tuple[Tensor, Tensor]] = []
-        for i in reversed(range(n)):
-            fn = self.fns[i]
-            params = trainable_parameters(fn)
-            # the other parts carry gradient to earlier updates (j < i), or to the input
-            need_others = need_input_grad or i > 0
-            with torch.enable_grad():
-                others = self._others(parts, i).detach().requires_grad_(need_others)
-                h = self.call(i, fn, _through(others))
-            inputs = ([others] if need_others else []) + params
-            if inputs and h.requires_grad:
-                got = torch.autograd.grad(h, inputs, grads[i], allow_unused=True)
-                if need_others:
-                    d_others, got = got[0], got[1:]
-                    if d_others is not None:
-                        rest = [j for j in range(n) if j != i]
-                        pieces = d_others.split_with_sizes([sizes[j] for j in rest], self.dim)
-                        for j, piece in zip(rest, pieces, strict=True):
-                            grads[j].add_(piece)
-                for p, g in zip(params, got, strict=True):
-                    if g is not None:
-                        # a gradient passed straight through (f(x) = x + p) aliases a buffer
-                        # that is overwritten from here on
-                        if g.untyped_storage().data_ptr() in buffers:
-                            g = g.clone()
-                        pairs.append((p, g))
-            # after the backward (the graph no longer needs the parts): x_i = y_i - h
-            parts[i].sub_(h.detach())
+        for update in pending:  # from the last update: grads[i] is final when f_i is reached
+            i, others, h = update.part, update.others, update.h
+            params = trainable_parameters(self.fns[i])
+            inputs = ([others] if others is not None else []) + params
+            if not inputs or not h.requires_grad:
+                continue
+            got = torch.autograd.grad(h, inputs, grads[i], allow_unused=True)
+            if others is not None:
+                d_others, got = got[0], got[1:]
+                if d_others is not None:
+                    rest = [j for j in range(len(grads)) if j != i]
+                    pieces = d_others.split_with_sizes(update.sizes, self.dim)
+                    for j, piece in zip(rest, pieces, strict=True):
+                        grads[j].add_(piece)
+            for p, g in zip(params, got, strict=True):
+                if g is not None:
+                    # a gradient passed straight through (f(x) = x + p) aliases a buffer that
+                    # is overwritten from here on
+                    if g.untyped_storage().data_ptr() in buffers:
+                        g = g.clone()
+                    pairs.append((p, g))
         return pairs
+
+
+class PendingUpdate(NamedTuple):
+    """One recomputed update of a multi-split coupling, waiting for its gradient.
+
+    Attributes:
+        part: the part it updates.
+        others: the leaf it read (None when no gradient is wanted for it).
+        h: its output, with the local graph.
+        sizes: the sizes of the other parts along the split dimension, in order.
+    """
+
+    part: int
+    others: Tensor | None
+    h: Tensor
+    sizes: list[int]
 
 
 class AdditiveCoupling(MultiSplitCoupling):

@@ -30,6 +30,7 @@ random draws): set the attribute, or :func:`set_reversible` on a whole model.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from typing import Any, cast
 
@@ -55,6 +56,14 @@ class ReversibleSequence(nn.Module):
         preserve_rng_state: record and replay the random state of every sub-function call so
             stochastic layers recompute identically. Default True; False saves a little time
             when no block draws random numbers.
+        overlap: PaReprop (Zhao et al., "PaReprop: Fast Parallelized Reversible
+            Backpropagation", 2023): while block ``i``'s gradients are computed on a worker
+            thread, block ``i - 1`` is reconstructed and recomputed on the calling one (two
+            blocks' local graphs alive at a time: memory still flat in depth). It pays only
+            where a second core is idle (CPU; ``torch.set_num_threads`` applies to both
+            threads) and applies to stacks of like multi-split couplings; others, and runs under
+            a ``TorchDispatchMode`` (FLOP counting, which sees one thread), go sequentially.
+            Default False.
 
     Shapes: ``x: [B, C, ...] -> y`` as the couplings map it (usually the same shape).
     """
@@ -65,6 +74,7 @@ class ReversibleSequence(nn.Module):
         *,
         reversible: bool = True,
         preserve_rng_state: bool = True,
+        overlap: bool = False,
     ) -> None:
         super().__init__()
         couplings = list(couplings)
@@ -79,6 +89,7 @@ class ReversibleSequence(nn.Module):
         self.couplings = nn.ModuleList(couplings)
         self.reversible = reversible
         self.preserve_rng_state = preserve_rng_state
+        self.overlap = overlap
 
     def __len__(self) -> int:
         return len(self.couplings)
@@ -109,7 +120,10 @@ class ReversibleSequence(nn.Module):
         return y
 
     def extra_repr(self) -> str:
-        return f"reversible={self.reversible}, preserve_rng_state={self.preserve_rng_state}"
+        return (
+            f"reversible={self.reversible}, preserve_rng_state={self.preserve_rng_state}, "
+            f"overlap={self.overlap}"
+        )
 
 
 def set_reversible(module: nn.Module, reversible: bool) -> nn.Module:
@@ -262,7 +276,9 @@ class _ReversibleFunction(torch.autograd.Function):
                 stack.enter_context(torch.random.fork_rng(devices=ctx.devices))
             if autocast:
                 stack.enter_context(torch.autocast(device_type, dtype=dtype))
-            if layout is not None:
+            if layout is not None and ctx.seq.overlap and not _dispatch_mode_active():
+                dx = _backward_overlapped(couplings, tapes, y, dy, layout, need_x, accumulate)
+            elif layout is not None:
                 dx = _backward_parts(couplings, tapes, y, dy, layout, need_x, accumulate)
             else:
                 dx = _backward_blocks(couplings, tapes, y, dy, need_x, accumulate)
@@ -298,6 +314,53 @@ def _backward_parts(
     return torch.cat(grads, layout[0]) if need_x else None
 
 
+_WORKER: list[ThreadPoolExecutor] = []
+
+
+def _worker() -> ThreadPoolExecutor:
+    """The one thread that computes gradients for :func:`_backward_overlapped` (made once)."""
+    if not _WORKER:
+        _WORKER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="archsmith-pareprop"))
+    return _WORKER[0]
+
+
+def _dispatch_mode_active() -> bool:
+    # dispatch modes are thread-local: one on this thread would not see the worker's ops
+    return bool(torch._C._len_torch_dispatch_stack())
+
+
+def _backward_overlapped(
+    couplings: list[Coupling],
+    tapes: list[RngTape | None],
+    y: Tensor,
+    dy: Tensor,
+    layout: tuple[int, list[int]],
+    need_x: bool,
+    accumulate: Callable[[list[tuple[Tensor, Tensor]]], None],
+) -> Tensor | None:
+    """:func:`_backward_parts` with reconstruction and differentiation on two threads.
+
+    This thread reconstructs block ``i`` (new tensors: block ``i + 1``'s graph may still hold
+    the old ones) and then waits for the worker to finish block ``i + 1`` before handing it
+    block ``i``, so at most two blocks' graphs are alive. The gradient buffers are the
+    worker's alone; the random state and the frozen statistics only matter to this thread.
+    """
+    parts = _contiguous_parts(y, layout)
+    grads = _contiguous_parts(dy, layout)
+    worker = _worker()
+    running: Future[list[tuple[Tensor, Tensor]]] | None = None
+    for i in reversed(range(len(couplings))):
+        c = cast(MultiSplitCoupling, couplings[i])
+        with _replaying(c, tapes[i]):
+            parts, pending = c.recompute_parts(parts, need_input_grad=need_x or i > 0)
+        if running is not None:
+            accumulate(running.result())
+        running = worker.submit(c.backprop_parts, pending, grads)
+    if running is not None:
+        accumulate(running.result())
+    return torch.cat(grads, layout[0]) if need_x else None
+
+
 def _backward_blocks(
     couplings: list[Coupling],
     tapes: list[RngTape | None],
@@ -315,7 +378,8 @@ def _backward_blocks(
         need = need_x or i > 0
         with _replaying(c, tapes[i]):
             if c.inplace_reverse_step:
-                step = c.reverse_step(y, dy, need_input_grad=need, inplace=_owned(y, dy, foreign))
+                inplace = _owned(y, dy, foreign)
+                step = cast(Any, c).reverse_step(y, dy, need_input_grad=need, inplace=inplace)
             else:
                 step = c.reverse_step(y, dy, need_input_grad=need)
         accumulate(step.param_grads)
