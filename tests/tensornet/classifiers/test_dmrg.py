@@ -96,7 +96,9 @@ def test_sweep_without_steps_keeps_the_function(label_site: int) -> None:
     model = _random_model(5, 12, 3, label_site, seed=label_site)
     x = torch.rand(9, 5, dtype=torch.float64)
     before = model(x).detach()
-    dmrg_sweep(model, x, torch.zeros(9, dtype=torch.long), torch.nn.functional.cross_entropy, steps=0)
+    dmrg_sweep(
+        model, x, torch.zeros(9, dtype=torch.long), torch.nn.functional.cross_entropy, steps=0
+    )
     assert rel_err(model(x), before) < 1e-10
     assert model.label_site == label_site and model.cores[label_site].ndim == 4
 

@@ -13,7 +13,7 @@ from archsmith.errors import ArchsmithError
 from archsmith.registry import create_model
 from archsmith.tasks import get_task
 from archsmith.tasks.base import Split, Task
-from archsmith.tensornet.classifiers import dmrg_fit
+from archsmith.tensornet.classifiers import MPSClassifier, dmrg_fit
 from archsmith.train import TrainConfig, fit
 
 
@@ -28,6 +28,12 @@ def small_digits() -> Task:
         "digits-small", "classification", full.input,
         part(full.train, 192), part(full.val, 90), part(full.test, 90), num_outputs=10,
     )  # fmt: skip
+
+
+def _mps(task: Task, **options: object) -> MPSClassifier:
+    model = create_model("mps", task=task, **options)
+    assert isinstance(model, MPSClassifier)
+    return model
 
 
 def _fit(name: str, task: Task, epochs: int, **options: object) -> list[float]:
@@ -50,7 +56,7 @@ def test_ttn_gradient_descent_learns(small_digits: Task) -> None:
 
 def test_mps_trainer_in_dmrg_mode_updates_by_sweeps(small_digits: Task) -> None:
     torch.manual_seed(0)
-    model = create_model("mps", task=small_digits, chi=4, train_mode="dmrg")
+    model = _mps(small_digits, chi=4, train_mode="dmrg")
     before = [c.detach().clone() for c in model.cores]
     x, y = small_digits.train.x, small_digits.train.y
     with torch.no_grad():
@@ -65,7 +71,7 @@ def test_mps_trainer_in_dmrg_mode_updates_by_sweeps(small_digits: Task) -> None:
 
 def test_dmrg_fit_learns_and_keeps_best(small_digits: Task) -> None:
     torch.manual_seed(0)
-    model = create_model("mps", task=small_digits, chi=4)
+    model = _mps(small_digits, chi=4)
     result = dmrg_fit(model, small_digits, sweeps=2, chi=4)
     assert len(result.history) == 2 and result.best_sweep in (1, 2)
     best = max(row["val_accuracy"] for row in result.history)
@@ -78,7 +84,7 @@ def test_mps_options_are_checked() -> None:
     task = get_task("digits")
     with pytest.raises(ArchsmithError, match="label_site"):
         create_model("mps", task=task, label_site=64)
-    model = create_model("mps", task=task, chi=3, label_site=0)
+    model = _mps(task, chi=3, label_site=0)
     assert model.cores[0].shape == (1, 2, 10, 3) and model.cores[-1].shape == (3, 2, 1)
 
 

@@ -9,7 +9,7 @@ import torch
 from archsmith.errors import ArchsmithError
 from archsmith.registry import create_model
 from archsmith.tasks import get_task
-from archsmith.tensornet.classifiers import TTNClassifier
+from archsmith.tensornet.classifiers import TTNClassifier, fit_isometries
 from archsmith.tensornet.classifiers.ttn import tree_levels
 from helpers import rel_err
 from tensornet.classifiers.reference import feature, product_state
@@ -71,10 +71,17 @@ def test_vector_input_is_a_1xN_grid() -> None:
     assert rel_err(model(x), _logits(w, x)) < 1e-12
 
 
-def test_init_passes_any_input_with_gain_one() -> None:
-    # every inner node sends any pair of l1-normalised children to bond value 0 with weight 1
-    model = TTNClassifier(8, 8, 10, chi=5, init_std=0.0)
-    assert rel_err(model(torch.rand(4, 1, 8, 8)), torch.ones(4, 10)) < 1e-6
+@pytest.mark.parametrize("norm", ["l2", "l1"])
+def test_init_is_calibrated_to_unit_gain(norm: str) -> None:
+    # 63 Gaussian nodes multiply log-normal gains: uncalibrated, a median output norm ~1e-5
+    torch.manual_seed(0)
+    model = TTNClassifier(8, 8, 10, chi=8, feature_norm=norm)  # type: ignore[arg-type]
+    x = torch.rand(300, 1, 8, 8)
+    leaves = (torch.cos(torch.pi * x / 2) ** 2 + torch.sin(torch.pi * x / 2) ** 2).sqrt()
+    if norm == "l1":
+        leaves = leaves / (torch.cos(torch.pi * x / 2) + torch.sin(torch.pi * x / 2))
+    gain = model(x).detach().norm(dim=1) / leaves.flatten(1).prod(1)
+    assert 0.1 < float(gain.median()) < 10
 
 
 def test_bond_dimensions_capped_by_chi_and_patch_size() -> None:
@@ -107,3 +114,26 @@ def test_registered_on_digits_and_bad_grid() -> None:
     assert model(x).shape == (3, 10)
     with pytest.raises(ArchsmithError, match="powers of two"):
         TTNClassifier(6, 8, 10)
+
+
+def test_fit_isometries_keeps_the_most_weight() -> None:
+    # Stoudenmire 2018: each inner node is the isometry onto the top eigenvectors of the
+    # children's reduced density matrix; the weight it keeps is the sum of the top eigenvalues,
+    # i.e. of the largest squared singular values of the stacked pair states
+    torch.manual_seed(0)
+    model = TTNClassifier(2, 4, 3, chi=3, feature_norm="l2").double()
+    root = model.nodes[-1].detach().clone()
+    x = torch.rand(40, 8, dtype=torch.float64)
+    fit_isometries(model, x)
+    assert torch.equal(model.nodes[-1], root)  # the label-carrying root is left alone
+    phi = feature(x).reshape(40, 2, 4, 2)
+    # level 0 pairs (p00, p01): states [40, 4]
+    pair = torch.einsum("nl,nr->nlr", phi[:, 0, 0], phi[:, 0, 1]).reshape(40, 4)
+    node = model.nodes[0][0, 0].detach().reshape(4, -1)  # [4, D_out = min(chi, 4) = 3]
+    assert rel_err(node.T @ node, torch.eye(3, dtype=torch.float64)) < 1e-12
+    kept = (pair @ node).pow(2).sum() / 40
+    top = torch.linalg.svdvals(pair)[:3].pow(2).sum() / 40
+    assert abs(float(kept - top)) < 1e-12
+    # a level-1 node is an isometry too, fitted to the projected children
+    node = model.nodes[1][0, 0].detach().reshape(9, -1)
+    assert rel_err(node.T @ node, torch.eye(3, dtype=torch.float64)) < 1e-12

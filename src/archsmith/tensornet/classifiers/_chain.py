@@ -91,7 +91,9 @@ def side_vectors(
     if label_site < n - 1:
         right = phi[:, -1] @ cores[-1][..., 0].T  # [B, d] @ [d, D] -> [B, D]
         if label_site < n - 2:
-            prod, logs = tree_product(_transfer(cores[label_site + 1 : -1], phi[:, label_site + 1 : -1]))
+            prod, logs = tree_product(
+                _transfer(cores[label_site + 1 : -1], phi[:, label_site + 1 : -1])
+            )
             right = (prod @ right[..., None])[..., 0]
             log_scale = log_scale + logs
     left, log_left = rescale(left, (1,))

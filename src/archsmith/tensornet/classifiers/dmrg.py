@@ -68,7 +68,9 @@ def merge_bond(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         return torch.einsum("asck,kub->asucb", left, right)
     if left.ndim == 3 and right.ndim == 4:
         return torch.einsum("ask,kucb->asucb", left, right)
-    raise ValueError(f"one site must carry the label: got {tuple(left.shape)}, {tuple(right.shape)}")
+    raise ValueError(
+        f"one site must carry the label: got {tuple(left.shape)}, {tuple(right.shape)}"
+    )
 
 
 def split_bond(
@@ -214,7 +216,9 @@ def _curvature(proj: torch.Tensor, iters: int = 20) -> float:
     return value
 
 
-def bond_features(left: _Env, right: _Env, phi_j: torch.Tensor, phi_k: torch.Tensor) -> torch.Tensor:
+def bond_features(
+    left: _Env, right: _Env, phi_j: torch.Tensor, phi_k: torch.Tensor
+) -> torch.Tensor:
     """The rows ``Phi~_n`` of the paper's fig. 6b: ``[n, D_l * d * d * D_r]``.
 
     With every site but the bond ``(j, j+1)`` fixed, the logits are linear in the bond tensor:
@@ -272,7 +276,11 @@ def _optimise_bond(
 
 
 def _pass_right(
-    cores: list[torch.Tensor], phi: torch.Tensor, y: torch.Tensor, start: int, stop: int,
+    cores: list[torch.Tensor],
+    phi: torch.Tensor,
+    y: torch.Tensor,
+    start: int,
+    stop: int,
     cfg: _SweepConfig,
 ) -> None:
     """Move the label from site ``start`` to ``stop > start``, optimising each bond on the way."""
@@ -282,8 +290,12 @@ def _pass_right(
     rights = _right_envs(cores, phi, start + 2)
     for j in range(start, stop):
         bond = _optimise_bond(
-            merge_bond(cores[j], cores[j + 1]), left, rights[j + 2], (phi[:, j], phi[:, j + 1]),
-            y, cfg,
+            merge_bond(cores[j], cores[j + 1]),
+            left,
+            rights[j + 2],
+            (phi[:, j], phi[:, j + 1]),
+            y,
+            cfg,
         )
         cores[j], cores[j + 1], _ = split_bond(
             bond, cfg.chi, move="right", cutoff=cfg.cutoff, pad_to=cores[j].shape[-1]
@@ -292,7 +304,11 @@ def _pass_right(
 
 
 def _pass_left(
-    cores: list[torch.Tensor], phi: torch.Tensor, y: torch.Tensor, start: int, stop: int,
+    cores: list[torch.Tensor],
+    phi: torch.Tensor,
+    y: torch.Tensor,
+    start: int,
+    stop: int,
     cfg: _SweepConfig,
 ) -> None:
     """Move the label from site ``start`` to ``stop < start``, optimising each bond on the way."""
@@ -302,8 +318,12 @@ def _pass_left(
     right = _right_envs(cores, phi, start + 1)[start + 1]
     for j in range(start - 1, stop - 1, -1):
         bond = _optimise_bond(
-            merge_bond(cores[j], cores[j + 1]), lefts[j], right, (phi[:, j], phi[:, j + 1]),
-            y, cfg,
+            merge_bond(cores[j], cores[j + 1]),
+            lefts[j],
+            right,
+            (phi[:, j], phi[:, j + 1]),
+            y,
+            cfg,
         )
         cores[j], cores[j + 1], _ = split_bond(
             bond, cfg.chi, move="left", cutoff=cfg.cutoff, pad_to=cores[j + 1].shape[0]
@@ -343,9 +363,7 @@ def dmrg_sweep(
     if steps < 0 or not lr > 0 or (chi is not None and chi < 1):
         raise ArchsmithError(f"dmrg: need steps >= 0, lr > 0, chi >= 1; got {steps}, {lr}, {chi}")
     chi = model.chi if chi is None else min(chi, model.chi)
-    cfg = _SweepConfig(
-        chi=chi, lr=lr, steps=steps, cutoff=cutoff, loss_fn=loss_fn, ridge=ridge
-    )
+    cfg = _SweepConfig(chi=chi, lr=lr, steps=steps, cutoff=cutoff, loss_fn=loss_fn, ridge=ridge)
     with torch.no_grad():
         cores = [c.detach().double().clone() for c in model.cores]
         phi = model.features(x).double()
@@ -420,14 +438,25 @@ def dmrg_fit(
             idx = order[start : start + size]
             losses.append(
                 dmrg_sweep(
-                    model, train.x[idx], train.y[idx], squared_error if loss == "mse" else task.loss,
-                    lr=lr, steps=steps, cutoff=cutoff, chi=chi, ridge=ridge,
+                    model,
+                    train.x[idx],
+                    train.y[idx],
+                    squared_error if loss == "mse" else task.loss,
+                    lr=lr,
+                    steps=steps,
+                    cutoff=cutoff,
+                    chi=chi,
+                    ridge=ridge,
                 )
             )
         if not all(math.isfinite(v) for v in losses):
             raise ArchsmithError(f"dmrg: loss is not finite after sweep {sweep} (try a lower lr)")
         val = evaluate(model, task, "val")
-        row = {"sweep": sweep, "train_loss": sum(losses) / len(losses), **{f"val_{k}": v for k, v in val.items()}}
+        row = {
+            "sweep": sweep,
+            "train_loss": sum(losses) / len(losses),
+            **{f"val_{k}": v for k, v in val.items()},
+        }
         history.append(row)
         if callback is not None:
             callback(row)

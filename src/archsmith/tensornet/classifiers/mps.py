@@ -36,21 +36,25 @@ class MPSClassifier(nn.Module):
         num_classes: ``C``, the dimension of the label index.
         chi: bond dimension of every inner bond (the two outer bonds have dimension 1).
         label_site: the site that carries the label index (default ``N // 2``).
-        feature_scale: factor on the feature map's angle (see
-            :func:`~archsmith.tensornet.classifiers.feature_map.local_feature_map`).
+        feature_scale, feature_norm: the local feature map (see
+            :func:`~archsmith.tensornet.classifiers.feature_map.local_feature_map`); the default
+            ``"l1"`` divides the paper's unit vectors by ``cos + sin``, which leaves every
+            prediction of given weights unchanged and makes the identity initialisation exact.
         init_std: standard deviation of the noise added to the identity initialisation.
         train_mode: ``"gd"``: :meth:`training_loss` is the task loss and the trainer's
             optimizer updates every site; ``"dmrg"``: each training batch runs one DMRG sweep
             (:func:`~archsmith.tensornet.classifiers.dmrg.dmrg_sweep`) with the options below
             and the trainer's optimizer sees no gradients.
-        dmrg_lr, dmrg_steps, dmrg_cutoff: the sweep's step size, gradient steps per bond and
-            relative singular-value cutoff.
+        dmrg_lr, dmrg_steps, dmrg_cutoff, dmrg_ridge: the sweep's step size, steps per bond,
+            relative singular-value cutoff and Gauss-Newton ridge (``None``: plain gradient
+            steps), as in :func:`~archsmith.tensornet.classifiers.dmrg.dmrg_sweep`.
 
     Site tensors (``cores[j]``): ``[1, d, chi]`` first, ``[chi, d, chi]`` inside, ``[chi, d, 1]``
     last, with the label core ``[D_l, d, C, D_r]``. Initialisation: the identity on the bond
     indices for every feature and label value, plus Gaussian noise (Efthymiou et al. 2019,
-    TorchMPS), so the untrained chain passes a product of ``cos + sin`` factors in [1, sqrt 2]
-    and neither vanishes nor explodes.
+    TorchMPS). With ``"l1"`` features each transfer matrix ``sum_s phi_s(x) A^s`` is then the
+    identity for any pixel, so the untrained chain outputs about 1 for every input and label;
+    with the unit vectors it would output ``prod_j (cos + sin)``, up to ``2^(N/2)``.
 
     Shapes: ``x: [B, *] (B x N features in [0, 1]) -> [B, C]``.
     """
@@ -69,6 +73,7 @@ class MPSClassifier(nn.Module):
         dmrg_lr: float = 0.5,
         dmrg_steps: int = 2,
         dmrg_cutoff: float = 0.0,
+        dmrg_ridge: float | None = 1.0,
     ) -> None:
         super().__init__()
         if num_sites < 2:
@@ -83,6 +88,7 @@ class MPSClassifier(nn.Module):
         self.feature_scale, self.feature_norm = feature_scale, feature_norm
         self.train_mode = train_mode
         self.dmrg_lr, self.dmrg_steps, self.dmrg_cutoff = dmrg_lr, dmrg_steps, dmrg_cutoff
+        self.dmrg_ridge = dmrg_ridge
         d = LOCAL_DIM
         cores = []
         for j in range(num_sites):
@@ -128,6 +134,7 @@ class MPSClassifier(nn.Module):
             lr=self.dmrg_lr,
             steps=self.dmrg_steps,
             cutoff=self.dmrg_cutoff,
+            ridge=self.dmrg_ridge,
         )
         # a leaf outside the model: backward() works and every parameter's grad stays None
         return torch.tensor(loss) + torch.zeros((), requires_grad=True)
@@ -140,7 +147,10 @@ class MPSClassifier(nn.Module):
 
 
 @register_model(
-    "mps", default_task="digits", inputs=("image", "vector"), task_kinds=("classification",),
+    "mps",
+    default_task="digits",
+    inputs=("image", "vector"),
+    task_kinds=("classification",),
     family="tensornet",
 )
 def mps(
@@ -155,6 +165,7 @@ def mps(
     dmrg_lr: Annotated[float, Range(min=0.0, min_inclusive=False)] = 0.5,
     dmrg_steps: Annotated[int, Range(min=1)] = 2,
     dmrg_cutoff: Annotated[float, Range(min=0.0, max=1.0)] = 0.0,
+    dmrg_ridge: Annotated[float, Range(min=0.0, min_inclusive=False)] | None = 1.0,
 ) -> nn.Module:
     """MPS classifier with a cos/sin feature map (Stoudenmire & Schwab 2016)."""
     return MPSClassifier(
@@ -169,4 +180,5 @@ def mps(
         dmrg_lr=dmrg_lr,
         dmrg_steps=dmrg_steps,
         dmrg_cutoff=dmrg_cutoff,
+        dmrg_ridge=dmrg_ridge,
     )

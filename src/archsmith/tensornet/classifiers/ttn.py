@@ -16,6 +16,7 @@ parameter and contracted by one batched einsum.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 import torch
@@ -27,7 +28,7 @@ from archsmith.registry import register_model
 from archsmith.tensornet.classifiers._chain import rescale
 from archsmith.tensornet.classifiers.feature_map import LOCAL_DIM, local_feature_map
 
-__all__ = ["TTNClassifier", "tree_levels", "ttn"]
+__all__ = ["TTNClassifier", "fit_isometries", "tree_levels", "ttn"]
 
 
 def tree_levels(height: int, width: int) -> list[tuple[int, int, int]]:
@@ -47,6 +48,14 @@ def tree_levels(height: int, width: int) -> list[tuple[int, int, int]]:
         levels.append((axis, h, w))
         h, w = (h, w // 2) if axis == 2 else (h // 2, w)
     return levels
+
+
+def _pairs(grid: torch.Tensor, axis: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``grid: [B, h, w, D]`` -> the first and second members of neighbouring pairs along
+    ``axis`` (2: columns, 1: rows), each ``[B, h, w / 2, D]`` or ``[B, h / 2, w, D]``."""
+    if axis == 2:
+        return grid[:, :, 0::2], grid[:, :, 1::2]
+    return grid[:, 0::2], grid[:, 1::2]
 
 
 class TTNClassifier(nn.Module):
@@ -92,12 +101,31 @@ class TTNClassifier(nn.Module):
             patch *= 2
             out = num_classes if k == len(self.levels) - 1 else min(chi, LOCAL_DIM**patch)
             shape = (h, w // 2, dim, dim, out) if axis == 2 else (h // 2, w, dim, dim, out)
-            # a stochastic map of the children's pair to the output bond, plus noise
-            node = torch.rand(shape)
-            node = node / node.sum(-1, keepdim=True) + init_std * torch.randn(shape)
-            nodes.append(nn.Parameter(node))
+            nodes.append(nn.Parameter(torch.randn(shape) / math.sqrt(out)))
             dim = out
         self.nodes = nn.ParameterList(nodes)
+        self._calibrate()
+
+    @torch.no_grad()
+    def _calibrate(self, samples: int = 256) -> None:
+        """Scale each level so that random inputs keep a median gain of 1 through it.
+
+        Gaussian nodes keep the squared norm of a product of children in expectation, but the
+        gains of the 63 nodes of an 8x8 tree multiply, and their log-normal product has a
+        median far below its mean (about ``e^-10`` here): the untrained outputs would be tiny.
+        Uniform random pixels set the scale instead (data-free, like LSUV initialisation).
+        """
+        grid = self._leaves(torch.rand(samples, self.height, self.width))
+        for (axis, _, _), node in zip(self.levels, self.nodes, strict=True):
+            first, second = _pairs(grid, axis)
+            out = torch.einsum("bhwl,bhwr,hwlro->bhwo", first, second, node)
+            gain = out.norm(dim=-1) / (first.norm(dim=-1) * second.norm(dim=-1))
+            node.div_(gain.median(dim=0).values[..., None, None, None].clamp_min(1e-12))
+            grid = out / out.norm(dim=-1, keepdim=True).clamp_min(1e-30)
+
+    def _leaves(self, x: torch.Tensor) -> torch.Tensor:
+        """``x: [B, H, W] -> [B, H, W, d]``."""
+        return local_feature_map(x, self.feature_scale, self.feature_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = x.shape[0]
@@ -106,14 +134,10 @@ class TTNClassifier(nn.Module):
                 f"ttn: input has {x[0].numel()} features per sample, the tree has "
                 f"{self.height}x{self.width} leaves"
             )
-        grid = local_feature_map(
-            x.reshape(b, self.height, self.width), self.feature_scale, self.feature_norm
-        )
+        grid = self._leaves(x.reshape(b, self.height, self.width))
         log_scale = grid.new_zeros(b)
         for (axis, _, _), node in zip(self.levels, self.nodes, strict=True):
-            # [B, h, w, D] -> neighbouring pairs along `axis`
-            first = grid[:, :, 0::2] if axis == 2 else grid[:, 0::2]
-            second = grid[:, :, 1::2] if axis == 2 else grid[:, 1::2]
+            first, second = _pairs(grid, axis)
             grid = torch.einsum("bhwl,bhwr,hwlro->bhwo", first, second, node)
             # the tree is multilinear in every node: rescaling is exact (see _chain)
             grid, logs = rescale(grid, (3,))
@@ -127,8 +151,34 @@ class TTNClassifier(nn.Module):
         )
 
 
+@torch.no_grad()
+def fit_isometries(model: TTNClassifier, x: torch.Tensor) -> None:
+    """Set every inner node of ``model`` from data, without labels (Stoudenmire 2018, sec. III).
+
+    Level by level from the leaves, a node becomes the top ``D_out`` eigenvectors of the
+    reduced density matrix of its two children over the samples,
+    ``rho = sum_n (l_n (x) r_n)(l_n (x) r_n)^T / n``: the isometry that keeps the most weight of
+    the data's product states (a tree-structured PCA). The next level sees the children
+    projected by it. The root, which carries the label, is left for supervised training.
+
+    Args:
+        x: ``[n, 1, H, W]`` or ``[n, H * W]`` training inputs.
+    """
+    grid = model._leaves(x.reshape(x.shape[0], model.height, model.width))
+    for (axis, _, _), node in zip(model.levels[:-1], model.nodes[:-1], strict=True):
+        first, second = _pairs(grid, axis)
+        pair = torch.einsum("bhwl,bhwr->bhwlr", first, second).flatten(3)  # [n, h, w, D*D]
+        rho = torch.einsum("bhwi,bhwj->hwij", pair, pair) / x.shape[0]
+        top = torch.linalg.eigh(rho).eigenvectors.flip(-1)[..., : node.shape[-1]]
+        node.copy_(top.reshape(node.shape))
+        grid = torch.einsum("bhwi,hwio->bhwo", pair, top)
+
+
 @register_model(
-    "ttn", default_task="digits", inputs=("image", "vector"), task_kinds=("classification",),
+    "ttn",
+    default_task="digits",
+    inputs=("image", "vector"),
+    task_kinds=("classification",),
     family="tensornet",
 )
 def ttn(
@@ -147,6 +197,11 @@ def ttn(
     else:
         raise ArchsmithError(f"ttn: takes [1, H, W] images or [N] vectors, got {list(in_shape)}")
     return TTNClassifier(
-        height, width, num_outputs, chi, feature_scale=feature_scale, feature_norm=feature_norm,
+        height,
+        width,
+        num_outputs,
+        chi,
+        feature_scale=feature_scale,
+        feature_norm=feature_norm,
         init_std=init_std,
     )
