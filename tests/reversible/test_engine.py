@@ -250,3 +250,64 @@ def test_saved_bytes_flat_in_depth_while_twin_grows() -> None:
     plain_2, plain_8 = saved(2, False), saved(8, False)
     assert rev_8 == rev_2 == 4 * 8 * 6 * 6 * 4  # the output alone, float32
     assert plain_8 > 3.5 * plain_2
+
+
+@pytest.mark.parametrize("kind", ["additive", "multisplit", "mbconv2d", "transformer"])
+def test_pareprop_overlap_matches_twin(kind: str) -> None:
+    seq, x = stack(kind, 4, p=0.2, dtype=torch.float64)
+    seq.overlap = True
+    compare(seq, x, 1e-10)
+    compare(seq, x, 1e-10, x_grad=False)
+
+
+class PlusParam(nn.Module):
+    """``x + p`` with ``p`` of the part's full shape: autograd hands ``p`` the incoming
+    gradient itself, which the in-place backward must not overwrite afterwards."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.p = nn.Parameter(torch.randn(shape))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.tanh(x) + self.p
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_pass_through_parameter_gradient_is_not_overwritten(overlap: bool) -> None:
+    layers = [AdditiveCoupling(PlusParam((3, 2)), PlusParam((3, 2)), dim=-1) for _ in range(3)]
+    seq = ReversibleSequence(layers, overlap=overlap).double()
+    compare(seq, torch.randn(3, 4, dtype=torch.float64), 1e-10)
+
+
+class Hooked(AdditiveCoupling):
+    """A coupling that counts its own forward calls through a forward hook."""
+
+    def __init__(self) -> None:
+        super().__init__(nn.Linear(2, 2), nn.Linear(2, 2), dim=-1)
+        self.calls = 0
+        self.register_forward_hook(lambda *_: setattr(self, "calls", self.calls + 1))
+
+
+def test_general_path_for_hooks_and_unlike_splits() -> None:
+    """Blocks the contiguous-parts path cannot run (a coupling's own hooks, splits that differ
+    between blocks) take the per-block path, and still match the twin."""
+    hooked = Hooked()
+    layers: list[Coupling] = [AdditiveCoupling(nn.Linear(2, 2), nn.Linear(2, 2), dim=-1), hooked]
+    compare(ReversibleSequence(layers).double(), torch.randn(5, 4, dtype=torch.float64), 1e-10)
+    assert hooked.calls > 0
+    unlike = [
+        AdditiveCoupling(nn.Linear(2, 3), nn.Linear(3, 2), dim=-1),
+        AdditiveCoupling(nn.Linear(1, 4), nn.Linear(4, 1), dim=-1, split=4),
+    ]
+    compare(ReversibleSequence(unlike).double(), torch.randn(5, 5, dtype=torch.float64), 1e-10)
+
+
+def test_overlap_keeps_flop_count_under_a_dispatch_mode() -> None:
+    """FLOP counting sees one thread: under it the overlapped backward runs sequentially."""
+
+    def flops(overlap: bool) -> int:
+        torch.manual_seed(0)
+        seq = ReversibleSequence([rev_mbconv(4) for _ in range(3)], overlap=overlap)
+        return measure(seq, torch.randn(2, 4, 5, 5), timing=False).train_step_flops
+
+    assert flops(True) == flops(False) > 0
