@@ -82,7 +82,7 @@ class Recipe:
     vocab_size: int = 128
     train_tokens: int = 384_000
     batch_tokens: int = 2048
-    epochs: int = 5
+    epochs: int = 10
     lr: float = 3e-3
     weight_decay: float = 0.1
     warmup_fraction: float = 0.1
