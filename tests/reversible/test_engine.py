@@ -106,7 +106,8 @@ def compare(seq: ReversibleSequence, x: Tensor, tol: float, x_grad: bool = True)
     out, dx, dps = grads(seq, x, weight, x_grad=x_grad)
     set_reversible(seq, False)
     ref, ref_dx, ref_dps = grads(seq, x, weight, x_grad=x_grad)
-    assert rel_err(out, ref) == 0  # forward is the same computation
+    # the same computation on differently laid-out tensors: reductions may differ in the last bit
+    assert rel_err(out, ref) < tol / 100
     if x_grad:
         assert dx is not None and ref_dx is not None
         assert rel_err(dx, ref_dx) < tol

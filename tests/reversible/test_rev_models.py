@@ -61,7 +61,9 @@ def test_model_twin_has_same_weights_and_gradients(
         loss.backward()
         results.append((loss.detach(), [p.grad for p in model.parameters()]))
     (loss, grads), (ref_loss, ref_grads) = results
-    assert rel_err(loss, ref_loss) == 0
+    # the same computation, on differently laid-out (and aligned) tensors: vectorized
+    # reductions (BatchNorm's statistics) may round differently in the last bit
+    assert rel_err(loss, ref_loss) < tol / 100
     assert len(grads) == len(ref_grads)
     for g, r in zip(grads, ref_grads, strict=True):
         assert g is not None and r is not None
@@ -70,14 +72,14 @@ def test_model_twin_has_same_weights_and_gradients(
 
 def test_rev_cnn_saved_bytes_do_not_grow_with_depth() -> None:
     task = get_task("digits")
-    x, _ = task.example_batch(16)
+    x, _ = task.example_batch(4)
 
     def saved(depth: int, reversible: bool) -> int:
         model = create_model("rev_cnn", task=task, depths=[depth, depth], reversible=reversible)
         return measure(model, x, timing=False).saved_activation_bytes
 
-    assert saved(8, True) == saved(1, True)
-    assert saved(8, False) > 4 * saved(1, False)
+    assert saved(3, True) == saved(1, True)
+    assert saved(3, False) > 1.8 * saved(1, False)
 
 
 def test_spec_blocks_build_and_train() -> None:
