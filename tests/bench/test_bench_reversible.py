@@ -83,12 +83,15 @@ def test_missing_anchor_is_a_row(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_case_is_registered_and_appends_other_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     from archsmith.bench import reversible_unet
 
-    calls = []
+    calls: list[str] = []
     monkeypatch.setattr(bench, "stack_rows", lambda ctx: [{"model": "x"}])
     for name in ("unet_budget_rows", "reconstruction_rows"):
-        monkeypatch.setattr(
-            reversible_unet, name, lambda ctx, name=name: calls.append(name) or [{"table": name}]
-        )
+
+        def fake(ctx: BenchContext, name: str = name) -> list[dict]:
+            calls.append(name)
+            return [{"table": name}]
+
+        monkeypatch.setattr(reversible_unet, name, fake)
     rows = get_bench("reversible").fn(BenchContext(quick=True))
     assert calls == ["unet_budget_rows", "reconstruction_rows"]
     assert [r.get("table") for r in rows] == [None, "unet_budget_rows", "reconstruction_rows"]

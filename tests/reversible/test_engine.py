@@ -164,7 +164,7 @@ class Counter(nn.Module):
         self.register_buffer("calls", torch.zeros((), dtype=torch.long))
 
     def forward(self, x: Tensor) -> Tensor:
-        self.calls += 1
+        self.calls += 1  # type: ignore[operator,assignment]
         return self.lin(x)
 
 
@@ -183,7 +183,7 @@ def test_shared_parameters_accumulate() -> None:
 
 def test_input_without_grad_and_frozen_parameters() -> None:
     seq, x = stack("additive", 3, p=0.0, dtype=torch.float64)
-    frozen = seq.couplings[1].f[0].weight  # type: ignore[index]
+    frozen = seq.couplings[1].f[0].weight  # type: ignore[index,union-attr]
     frozen.requires_grad_(False)
     compare(seq, x, 1e-10, x_grad=False)
     assert frozen.grad is None
