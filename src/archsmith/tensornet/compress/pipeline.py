@@ -222,6 +222,12 @@ def compress(
     else:
         ranks = allocate_greedy(curves, budget)
     compressed_linear = total_params(curves, ranks)
+    if compressed_linear > budget:  # uniform: a layer whose smallest rank exceeds its share
+        raise ArchsmithError(
+            f"--target-params {config.target}: the smallest ranks of the {config.method} format "
+            f"keep {compressed_linear} of {dense} parameters; ask for less or use "
+            "--allocation sensitivity"
+        )
     selection_s = time.perf_counter() - started
 
     original_total = module_params(model)
