@@ -23,6 +23,8 @@ stays installed.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import gc
 import io
@@ -405,9 +407,21 @@ def _reset_hwm() -> bool:
     return True
 
 
+def _release_free_heap() -> None:
+    """Hand freed heap back to the OS (glibc ``malloc_trim``) where that is possible.
+
+    glibc keeps freed memory resident, so after a larger step in the same process the next
+    step's rise over "before" would read as zero; trimming first makes each step's own peak
+    show. A no-op where libc has no ``malloc_trim`` (musl, macOS, Windows).
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def _peak_rss(step: Callable[[], None]) -> tuple[int, int, str]:
     """Run ``step`` and return ``(peak_rss, rss_before, method)`` in bytes."""
     gc.collect()  # garbage from earlier passes would otherwise count as "before"
+    _release_free_heap()
     if _reset_hwm():
         before = _status_bytes("VmRSS")
         step()
