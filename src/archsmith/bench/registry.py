@@ -37,6 +37,7 @@ CASE_MODULES: tuple[str, ...] = (
     "archsmith.bench.early_exit",
     "archsmith.bench.mqar",
     "archsmith.bench.compress",
+    "archsmith.bench.channel_masks",
 )
 
 

@@ -31,16 +31,15 @@ the input channels that at least one sample has), so a batch pays for the union 
 kept_in kept_out H W`` per conv, plus the predictor's linear layer) - for a batch of one the
 two coincide, which the tests check against :func:`archsmith.cost.measure`.
 
-``python -c "from archsmith.gating.channel_masks import main; main()"`` trains ``masked_cnn``
-on digits at several ``mass`` values and prints test accuracy against mean FLOPs per sample.
+``archsmith bench channel-masks`` trains ``masked_cnn`` on digits at several ``mass`` values
+and reports test accuracy against mean FLOPs per sample.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -61,7 +60,6 @@ __all__ = [
     "masked_cnn",
     "masked_conv",
     "mass_mask",
-    "tradeoff",
 ]
 
 MaskGrad = Literal["ste", "none"]
@@ -402,55 +400,3 @@ def masked_cnn(
         detach_input=detach_input,
         mask_grad=mask_grad,
     )
-
-
-def tradeoff(
-    masses: Sequence[float] = (1.0, 0.95, 0.9, 0.8, 0.6),
-    *,
-    epochs: int = 20,
-    seed: int = 0,
-    task_name: str = "digits",
-    mask_grad: MaskGrad = "ste",
-) -> list[dict[str, Any]]:
-    """Train ``masked_cnn`` at each ``mass`` and return test accuracy against mean FLOPs."""
-    from archsmith.registry import create_model
-    from archsmith.tasks import get_task
-    from archsmith.train import TrainConfig, fit, seed_everything
-
-    task = get_task(task_name)
-    rows = []
-    for mass in masses:
-        seed_everything(seed)
-        model = create_model("masked_cnn", task=task, mass=mass, mask_grad=mask_grad)
-        assert isinstance(model, MaskedCNN)
-        fit(model, task, TrainConfig(epochs=epochs, patience=None, seed=seed), progress=False)
-        model.eval()
-        with torch.no_grad():
-            pred = model(task.test.x)
-        assert model.last_flops is not None
-        rows.append(
-            {
-                "mass": mass,
-                "accuracy": float((pred.argmax(-1) == task.test.y).float().mean()),
-                "mean_flops": float(model.last_flops.mean()),
-                "flops_frac": float(model.last_flops.mean()) / model.dense_flops,
-                "kept_channels": model.kept_share(),
-            }
-        )
-    return rows
-
-
-def main(argv: list[str] | None = None) -> None:
-    """The trade-off table; ``argv`` like ``["--epochs", "20", "--mass", "1.0", "0.9"]``."""
-    parser = argparse.ArgumentParser(prog="archsmith.gating.channel_masks.main")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--mass", type=float, nargs="+", default=[1.0, 0.95, 0.9, 0.8, 0.6])
-    parser.add_argument("--mask-grad", choices=["ste", "none"], default="ste")
-    args = parser.parse_args(argv)
-    print(f"{'mass':>6} {'accuracy':>9} {'kFLOPs':>9} {'of dense':>9} {'kept ch':>8}")
-    for r in tradeoff(args.mass, epochs=args.epochs, seed=args.seed, mask_grad=args.mask_grad):
-        print(
-            f"{r['mass']:>6.2f} {r['accuracy']:>9.4f} {r['mean_flops'] / 1e3:>9.1f} "
-            f"{r['flops_frac']:>9.3f} {r['kept_channels']:>8.3f}"
-        )
