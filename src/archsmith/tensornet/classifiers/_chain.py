@@ -22,6 +22,8 @@ from collections.abc import Sequence
 
 import torch
 
+from archsmith.tensornet.core.contract import contract
+
 __all__ = ["mps_logits", "rescale", "side_vectors", "tree_product"]
 
 
@@ -112,5 +114,5 @@ def mps_logits(cores: Sequence[torch.Tensor], phi: torch.Tensor, label_site: int
         ``[B, C]``.
     """
     left, right, log_scale = side_vectors(cores, phi, label_site)
-    value = torch.einsum("ba,bs,ascd,bd->bc", left, phi[:, label_site], cores[label_site], right)
+    value = contract("ba,bs,ascd,bd->bc", left, phi[:, label_site], cores[label_site], right)
     return value * log_scale.exp()[:, None]

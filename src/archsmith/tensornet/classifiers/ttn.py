@@ -27,6 +27,7 @@ from archsmith.options import Range
 from archsmith.registry import register_model
 from archsmith.tensornet.classifiers._chain import rescale
 from archsmith.tensornet.classifiers.feature_map import LOCAL_DIM, local_feature_map
+from archsmith.tensornet.core.contract import contract
 
 __all__ = ["TTNClassifier", "fit_isometries", "tree_levels", "ttn"]
 
@@ -118,7 +119,7 @@ class TTNClassifier(nn.Module):
         grid = self._leaves(torch.rand(samples, self.height, self.width))
         for (axis, _, _), node in zip(self.levels, self.nodes, strict=True):
             first, second = _pairs(grid, axis)
-            out = torch.einsum("bhwl,bhwr,hwlro->bhwo", first, second, node)
+            out = contract("bhwl,bhwr,hwlro->bhwo", first, second, node)
             gain = out.norm(dim=-1) / (first.norm(dim=-1) * second.norm(dim=-1))
             node.div_(gain.median(dim=0).values[..., None, None, None].clamp_min(1e-12))
             grid = out / out.norm(dim=-1, keepdim=True).clamp_min(1e-30)
@@ -138,7 +139,7 @@ class TTNClassifier(nn.Module):
         log_scale = grid.new_zeros(b)
         for (axis, _, _), node in zip(self.levels, self.nodes, strict=True):
             first, second = _pairs(grid, axis)
-            grid = torch.einsum("bhwl,bhwr,hwlro->bhwo", first, second, node)
+            grid = contract("bhwl,bhwr,hwlro->bhwo", first, second, node)
             # the tree is multilinear in every node: rescaling is exact (see _chain)
             grid, logs = rescale(grid, (3,))
             log_scale = log_scale + logs.sum((1, 2))
@@ -159,7 +160,8 @@ def fit_isometries(model: TTNClassifier, x: torch.Tensor) -> None:
     reduced density matrix of its two children over the samples,
     ``rho = sum_n (l_n (x) r_n)(l_n (x) r_n)^T / n``: the isometry that keeps the most weight of
     the data's product states (a tree-structured PCA). The next level sees the children
-    projected by it. The root, which carries the label, is left for supervised training.
+    projected by it. The root, which carries the label, is left for supervised training; it is
+    only rescaled so that the untrained logits on ``x`` have unit RMS.
 
     Args:
         x: ``[n, 1, H, W]`` or ``[n, H * W]`` training inputs.
@@ -172,6 +174,11 @@ def fit_isometries(model: TTNClassifier, x: torch.Tensor) -> None:
         top = torch.linalg.eigh(rho).eigenvectors.flip(-1)[..., : node.shape[-1]]
         node.copy_(top.reshape(node.shape))
         grid = torch.einsum("bhwi,hwio->bhwo", pair, top)
+    # the root keeps its random directions, scaled so that the logits start with unit RMS
+    first, second = _pairs(grid, model.levels[-1][0])
+    root = model.nodes[-1]
+    logits = contract("bhwl,bhwr,hwlro->bhwo", first, second, root)
+    root.div_(logits.pow(2).mean().sqrt().clamp_min(1e-30))
 
 
 @register_model(
