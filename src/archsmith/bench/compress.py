@@ -83,7 +83,9 @@ def _digits_rows(ctx: BenchContext, targets: tuple[float, ...]) -> list[dict[str
             latency_repeats=ctx.repeats,
         )
         result = compress(subject, config)
+        size = _file_mb(subject.model), _file_mb(subject.teacher)
         for row in _rows(result, {"table": "mlp on digits-flat (test split)"}):
+            row["file_MB"] = size[1] if row["stage"] == "original" else size[0]
             if row["stage"] != "original" or target == targets[0]:
                 rows.append(row)
     return rows
