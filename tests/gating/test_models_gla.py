@@ -41,8 +41,11 @@ def test_gla_lm_is_causal_on_next_token_tasks() -> None:
     assert not torch.allclose(out[:, 20:], out2[:, 20:])
 
 
-def test_prefill_then_step_equals_forward() -> None:
-    model = create_model("gla_lm", task=_mqar(), dim=16, num_heads=2, chunk_size=8).double()
+@pytest.mark.parametrize("short_conv", [0, 4])
+def test_prefill_then_step_equals_forward(short_conv: int) -> None:
+    model = create_model(
+        "gla_lm", task=_mqar(), dim=16, num_heads=2, chunk_size=8, short_conv=short_conv
+    ).double()
     model.eval()
     x, _ = _mqar().example_batch(2)
     full = model(x)
@@ -54,6 +57,15 @@ def test_prefill_then_step_equals_forward() -> None:
     assert rel_err(torch.cat(steps, 1), full) < 1e-12
     with pytest.raises(ArchsmithError, match="positions"):
         model.step(x[:, 0], cache)
+
+
+def test_short_conv_reaches_every_gla_layer() -> None:
+    model = create_model("gla_lm", task=_mqar(), pattern="gs", short_conv=3)
+    assert isinstance(model, GLALanguageModel)
+    convs = [b.attn.short_conv for b in model.blocks if isinstance(b.attn, GatedLinearAttention)]
+    assert convs == [3]
+    with pytest.raises(ArchsmithError, match="short_conv"):
+        create_model("gla_lm", task=_mqar(), short_conv=-1)
 
 
 def test_hybrid_cannot_decode() -> None:

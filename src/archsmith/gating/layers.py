@@ -4,7 +4,11 @@
 ``attn_layer="gla"``, so any archsmith block can take it. Per head (``D = dim * expand_k / H``
 key and ``Dv = dim * expand_v / H`` value features):
 
-- ``q, k, v = x W_q, x W_k, x W_v``;
+- ``q, k, v = x W_q, x W_k, x W_v``, optionally each followed by a short depthwise causal
+  convolution and SiLU (``short_conv`` > 0: the kernel size; flash-linear-attention's
+  ``use_short_conv``, kernel 4). Zoology (Arora et al., 2023) and the GLA paper's recall
+  experiments find this local mixing is what lets linear attention learn associative recall
+  at small width: a key can see the token before it in one layer;
 - a low-rank forget gate ``g = logsigmoid(x W_1 W_2 + b) / tau`` (``W_1: dim x 16``,
   ``tau = 16``: the paper's ``alpha = sigmoid(.)^(1/tau)``, which keeps the gates near 1 at
   initialisation so that memory is long);
@@ -14,7 +18,9 @@ key and ``Dv = dim * expand_v / H`` value features):
 
 ``causal=False`` gives the bidirectional layer of ViG: the same ``q, k, v`` run forward and
 backward in time with a forget gate for each direction ("direction-wise gating"), and the two
-outputs are averaged. :class:`VisionGatedLinearAttention` adds ViG's 2D locality injection on
+outputs are averaged; its short convolution (if any) is centred instead of causal (``K // 2``
+tokens on the left, the rest on the right) so that neither direction is favoured.
+:class:`VisionGatedLinearAttention` adds ViG's 2D locality injection on
 a token grid.
 """
 
@@ -36,9 +42,14 @@ from archsmith.gating.gla import (
 )
 from archsmith.registry import register_layer
 
-__all__ = ["GLAMode", "GatedLinearAttention", "VisionGatedLinearAttention"]
+__all__ = ["GLAMode", "GLAState", "GatedLinearAttention", "VisionGatedLinearAttention"]
 
 GLAMode = Literal["chunk", "recurrent", "parallel"]
+
+#: decoding state of one layer: the recurrent state ``[B, H, D, Dv]``, or with a short
+#: convolution ``(recurrent state, conv state [B, K - 1, 2 * H * D + H * Dv])`` where the conv
+#: state holds the last ``K - 1`` projected (pre-convolution) ``q, k, v`` inputs
+GLAState = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 
 def _heads_dim(dim: int, expand: float, num_heads: int) -> int:
@@ -64,6 +75,9 @@ class GatedLinearAttention(nn.Module):
             ``"parallel"`` (quadratic); all compute the same function.
         chunk_size: chunk length of the chunkwise form.
         norm_eps: epsilon of the per-head RMSNorm.
+        short_conv: kernel size ``K`` of a depthwise convolution (then SiLU) on each of the
+            ``q, k, v`` projections; 0 (default) for none. Causal layers convolve over the past
+            ``K`` tokens and decode exactly (the state keeps the last ``K - 1`` inputs).
     """
 
     def __init__(
@@ -80,8 +94,11 @@ class GatedLinearAttention(nn.Module):
         mode: GLAMode = "chunk",
         chunk_size: int = 64,
         norm_eps: float = 1e-5,
+        short_conv: int = 0,
     ) -> None:
         super().__init__()
+        if short_conv < 0:
+            raise ArchsmithError(f"gla: short_conv must be >= 0, got {short_conv}")
         if mode not in ("chunk", "recurrent", "parallel"):
             raise ArchsmithError(f"gla: mode must be chunk, recurrent or parallel, got {mode!r}")
         if num_heads < 1:
@@ -98,6 +115,19 @@ class GatedLinearAttention(nn.Module):
         self.q_proj = nn.Linear(dim, key_dim, bias=False)
         self.k_proj = nn.Linear(dim, key_dim, bias=False)
         self.v_proj = nn.Linear(dim, value_dim, bias=False)
+        self.short_conv = short_conv
+        # one depthwise conv over the concatenated q, k, v channels is the three convs of fla
+        self.conv = (
+            nn.Conv1d(
+                2 * key_dim + value_dim,
+                2 * key_dim + value_dim,
+                short_conv,
+                groups=2 * key_dim + value_dim,
+                bias=False,
+            )
+            if short_conv
+            else None
+        )
         self.gk_proj = nn.Sequential(
             nn.Linear(dim, gate_low_rank_dim, bias=False),
             nn.Linear(gate_low_rank_dim, key_dim * directions, bias=True),
@@ -110,15 +140,55 @@ class GatedLinearAttention(nn.Module):
     # ------------------------------------------------------------------------------------------
     # pieces
 
-    def _qkvg(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """``q, k: [B, T, H, D]``, ``v: [B, T, H, Dv]``, log gates ``[B, T, H, D]`` per
-        direction (one, or two when bidirectional)."""
+    def _short_conv(
+        self, qkv: torch.Tensor, cache: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Depthwise convolution and SiLU over time: ``qkv: [B, T, C] -> ([B, T, C], the last
+        K - 1 inputs [B, K - 1, C])``. Causal layers pad on the left with ``cache`` (the inputs
+        before ``qkv``; zeros when ``None``); bidirectional ones centre the window."""
+        assert self.conv is not None
+        k = self.short_conv
+        if self.causal:
+            if cache is None:
+                cache = qkv.new_zeros(qkv.shape[0], k - 1, qkv.shape[2])
+            padded = torch.cat([cache, qkv], dim=1)
+        else:
+            padded = F.pad(qkv, (0, 0, k // 2, k - 1 - k // 2))
+        out = F.silu(self.conv(rearrange(padded, "b t c -> b c t")))
+        return rearrange(out, "b c t -> b t c"), padded[:, padded.shape[1] - (k - 1) :]
+
+    def _qkvg(
+        self, x: torch.Tensor, conv_cache: torch.Tensor | None = None
+    ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """``[q, k: [B, T, H, D], v: [B, T, H, Dv], log gates [B, T, H, D] per direction (one,
+        or two when bidirectional)]`` and the new conv state (``None`` without a conv)."""
         h = self.num_heads
-        q, k = (rearrange(p(x), "b t (h d) -> b t h d", h=h) for p in (self.q_proj, self.k_proj))
-        v = rearrange(self.v_proj(x), "b t (h d) -> b t h d", h=h)
+        qkv = torch.cat([self.q_proj(x), self.k_proj(x), self.v_proj(x)], dim=-1)
+        new_cache = None
+        if self.conv is not None:
+            qkv, new_cache = self._short_conv(qkv, conv_cache)
+        key_dim = self.head_k * h
+        q, k, v = (
+            rearrange(t, "b t (h d) -> b t h d", h=h)
+            for t in qkv.split([key_dim, key_dim, qkv.shape[-1] - 2 * key_dim], dim=-1)
+        )
         gates = F.logsigmoid(self.gk_proj(x)) / self.gate_logit_normalizer
         g = rearrange(gates, "b t (s h d) -> s b t h d", h=h, d=self.head_k)
-        return (q, k, v, *g.unbind(0))
+        return [q, k, v, *g.unbind(0)], new_cache
+
+    def _split_state(self, state: GLAState | None) -> tuple[torch.Tensor | None, ...]:
+        if state is None:
+            return None, None
+        if isinstance(state, torch.Tensor):
+            if self.conv is not None:
+                raise ArchsmithError("gla: a layer with short_conv needs (state, conv_state)")
+            return state, None
+        if self.conv is None:
+            raise ArchsmithError("gla: a layer without short_conv takes a tensor state")
+        return state
+
+    def _join_state(self, state: torch.Tensor, conv: torch.Tensor | None) -> GLAState:
+        return state if conv is None else (state, conv)
 
     def _gla(
         self,
@@ -144,7 +214,7 @@ class GatedLinearAttention(nn.Module):
 
     def _mix(self, x: torch.Tensor) -> torch.Tensor:
         """The GLA output per head, ``[B, T, H, Dv]``, causal or the mean of both directions."""
-        q, k, v, *gates = self._qkvg(x)
+        (q, k, v, *gates), _ = self._qkvg(x)
         if self.causal:
             return self._gla(q, k, v, gates[0])[0]
         # direction-wise gating: one batch holds the forward and the time-reversed sequence
@@ -171,39 +241,41 @@ class GatedLinearAttention(nn.Module):
             raise ArchsmithError(f"gla: {what} needs a causal layer (causal=True)")
 
     def prefill(
-        self, x: torch.Tensor, state: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, x: torch.Tensor, state: GLAState | None = None
+    ) -> tuple[torch.Tensor, GLAState]:
         """Run a prompt and return the state for decoding.
 
         Args:
             x: ``[B, T, dim]``.
-            state: the state after earlier tokens, ``[B, H, D, Dv]``; ``None`` for none.
+            state: the state after earlier tokens (:data:`GLAState`: ``[B, H, D, Dv]``, with a
+                short conv also the conv state); ``None`` for none.
 
         Returns:
-            ``(y: [B, T, dim], state: [B, H, D, Dv])``.
+            ``(y: [B, T, dim], state)``.
         """
         self._check_causal("prefill")
-        q, k, v, g = self._qkvg(x)
-        o, final = self._gla(q, k, v, g, state, final=True)
+        recurrent, conv = self._split_state(state)
+        (q, k, v, g), conv = self._qkvg(x, conv)
+        o, final = self._gla(q, k, v, g, recurrent, final=True)
         assert final is not None
-        return self._out(o, x), final
+        return self._out(o, x), self._join_state(final, conv)
 
-    def step(
-        self, x: torch.Tensor, state: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(self, x: torch.Tensor, state: GLAState | None = None) -> tuple[torch.Tensor, GLAState]:
         """Decode one token in ``O(1)`` time and memory.
 
         Args:
             x: the token's input ``[B, dim]``.
-            state: ``[B, H, D, Dv]`` from :meth:`prefill` or the previous step (``None``: empty).
+            state: from :meth:`prefill` or the previous step (``None``: empty).
 
         Returns:
-            ``(y: [B, dim], state: [B, H, D, Dv])``.
+            ``(y: [B, dim], state)``.
         """
         self._check_causal("step")
-        q, k, v, g = (t.squeeze(1) for t in self._qkvg(x.unsqueeze(1)))
-        o, state = fused_recurrent_gla_step(q, k, v, g, state)
-        return self._out(o.unsqueeze(1), x.unsqueeze(1)).squeeze(1), state
+        recurrent, conv = self._split_state(state)
+        parts, conv = self._qkvg(x.unsqueeze(1), conv)
+        q, k, v, g = (t.squeeze(1) for t in parts)
+        o, final = fused_recurrent_gla_step(q, k, v, g, recurrent)
+        return self._out(o.unsqueeze(1), x.unsqueeze(1)).squeeze(1), self._join_state(final, conv)
 
 
 class VisionGatedLinearAttention(GatedLinearAttention):

@@ -12,7 +12,7 @@ from einops import rearrange
 from torch import nn
 
 from archsmith.errors import ArchsmithError
-from archsmith.gating.layers import GatedLinearAttention, VisionGatedLinearAttention
+from archsmith.gating.layers import GatedLinearAttention, GLAState, VisionGatedLinearAttention
 from archsmith.models.transformer import SequenceEmbedding, TransformerBlock
 from archsmith.options import LayerName, Range
 from archsmith.registry import LayerArg, get_layer, register_model
@@ -26,10 +26,11 @@ Probability = Annotated[float, Range(min=0.0, max=1.0, max_inclusive=False)]
 
 @dataclass
 class GLACache:
-    """Decoding state of a :class:`GLALanguageModel`: one ``[B, H, D, Dv]`` state per block and
+    """Decoding state of a :class:`GLALanguageModel`: one layer state (:data:`GLAState`: the
+    ``[B, H, D, Dv]`` recurrent state, with ``short_conv`` also the conv state) per block and
     the position of the next token."""
 
-    states: list[torch.Tensor]
+    states: list[GLAState]
     position: int
 
 
@@ -70,6 +71,7 @@ class GLALanguageModel(nn.Module):
         dropout: float = 0.0,
         expand_k: float = 0.5,
         chunk_size: int = 64,
+        short_conv: int = 0,
         norm_layer: LayerArg = "layernorm",
         act_layer: LayerArg = "gelu",
         mlp_layer: LayerArg = "dense",
@@ -78,7 +80,9 @@ class GLALanguageModel(nn.Module):
         self.per_position = per_position
         self.causal = per_position if causal is None else causal
         self.kinds = _layer_kinds(pattern, depth)
-        gla = functools.partial(GatedLinearAttention, expand_k=expand_k, chunk_size=chunk_size)
+        gla = functools.partial(
+            GatedLinearAttention, expand_k=expand_k, chunk_size=chunk_size, short_conv=short_conv
+        )
         self.embed = SequenceEmbedding(in_shape, dim, vocab_size)
         self.blocks = nn.Sequential(
             *(
@@ -169,11 +173,14 @@ def gla_lm(
     dropout: Probability = 0.0,
     expand_k: PositiveFloat = 0.5,
     chunk_size: Positive = 64,
+    short_conv: Annotated[int, Range(min=0)] = 0,
     norm_layer: Annotated[LayerArg, LayerName("norm")] = "layernorm",
     act_layer: Annotated[LayerArg, LayerName("act")] = "gelu",
     mlp_layer: Annotated[LayerArg, LayerName("mlp")] = "dense",
 ) -> nn.Module:
-    """Gated linear attention language model; ``pattern="gs"`` alternates GLA and softmax."""
+    """Gated linear attention language model; ``pattern="gs"`` alternates GLA and softmax;
+    ``short_conv=K`` puts a kernel-``K`` causal depthwise convolution on each GLA layer's
+    ``q, k, v`` (see :class:`GatedLinearAttention`)."""
     if dim % num_heads:
         raise ArchsmithError(f"options.num_heads: dim {dim} is not divisible by {num_heads} heads")
     return GLALanguageModel(
@@ -190,6 +197,7 @@ def gla_lm(
         dropout=dropout,
         expand_k=expand_k,
         chunk_size=chunk_size,
+        short_conv=short_conv,
         norm_layer=norm_layer,
         act_layer=act_layer,
         mlp_layer=mlp_layer,
