@@ -56,6 +56,14 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
             ["train", "--task", "digits", "--model", "mlp", "--epochs", "many"],
             ["--epochs", "invalid int value"],
         ),
+        (
+            ["train", "--task", "digits", "--model", "mlp", "--weights", "swa", "--swa-start", "1"],
+            ["swa_start: invalid value 1.0"],
+        ),
+        (
+            ["train", "--task", "digits", "--model", "mlp", "--weights", "mean"],
+            ["--weights", "invalid choice: 'mean'"],
+        ),
         (["train", "--task", "digits"], ["give --model NAME or --spec FILE"]),
         (["train", "--model", "mlp"], ["give --task"]),
         (
@@ -110,6 +118,25 @@ def param_count(text: str) -> int:
     match = re.search(r"^parameters: (\d+)$", text, re.MULTILINE)
     assert match, text
     return int(match.group(1))
+
+
+@pytest.mark.parametrize("weights", ["last", "swa"])
+def test_train_weights_option_reaches_the_trainer(
+    capsys, tmp_path, monkeypatch: pytest.MonkeyPatch, weights: str
+) -> None:
+    import archsmith.train
+
+    seen: list = []
+
+    def fake_fit(model, task, config, **kwargs):  # records the config instead of training
+        seen.append(config)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(archsmith.train, "fit", fake_fit)  # the CLI imports it when it runs
+    argv = ["train", "--task", "digits", "--model", "mlp", "--weights", weights]
+    with pytest.raises(SystemExit):
+        main([*argv, "--swa-start", "0.25", "--out", str(tmp_path / "run"), "--no-progress"])
+    assert seen[0].weights == weights and seen[0].swa_start == 0.25
 
 
 @pytest.mark.slow

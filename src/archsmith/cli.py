@@ -96,6 +96,19 @@ def _parser() -> _Parser:
     train.add_argument("--weight-decay", type=float, default=1e-2)
     train.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--weights",
+        choices=("best", "last", "swa"),
+        default="best",
+        help="weights the run ends with: best validation epoch (default), last epoch, or swa "
+        "(average of the epochs after --swa-start)",
+    )
+    train.add_argument(
+        "--swa-start",
+        type=float,
+        default=0.5,
+        help="with --weights swa: share of epochs before averaging begins (default 0.5)",
+    )
     train.add_argument("--out", help="run directory (default: runs/TASK-MODEL)")
     train.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
@@ -307,6 +320,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
         weight_decay=args.weight_decay,
         patience=args.patience,
         seed=args.seed,
+        weights=args.weights,
+        swa_start=args.swa_start,
     )
     if args.resume:
         print(f"resuming {out}")
