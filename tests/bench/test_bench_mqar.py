@@ -54,20 +54,23 @@ def tiny_rows() -> list[dict]:
 
 
 def test_rows_cover_every_model_with_their_keys(tiny_rows: list[dict]) -> None:
-    assert [r["model"] for r in tiny_rows] == ["gla", "attention", "hybrid"]
+    assert [r["model"] for r in tiny_rows] == ["gla", "gla_conv", "attention", "hybrid"]
     for row in tiny_rows:
         assert set(row) == KEYS
         assert (row["seq_len"], row["num_kv"]) == (8, 1)
         assert 0.0 <= row["accuracy"] <= 1.0 and row["train_s"] > 0
         assert row["chance"] == 1 / 8
         assert row["batch_size"] == 16 and row["steps"] == 8 * 16  # 8 epochs of 256 / 16
-    assert (
-        tiny_rows[0]["arch"] == "gla_lm pattern=g" and tiny_rows[2]["arch"] == "gla_lm pattern=gs"
-    )
+    assert [r["arch"] for r in tiny_rows] == [
+        "gla_lm pattern=g short_conv=0",
+        "gla_lm pattern=g short_conv=4",
+        "transformer",
+        "gla_lm pattern=gs short_conv=0",
+    ]
 
 
 def test_parameter_counts_are_matched(tiny_rows: list[dict]) -> None:
-    reference = tiny_rows[1]
+    reference = tiny_rows[2]
     assert reference["dim"] == TINY.dim and reference["params_ratio"] == 1.0
     for row in tiny_rows:
         model, options = mqar_mod.MODELS[row["model"]]
@@ -85,7 +88,7 @@ def test_default_recipe_matches_parameters_closely() -> None:
     for seq_len, num_kv in FULL_GRID:
         task = get_task("mqar", seq_len=seq_len, num_kv_pairs=num_kv, vocab_size=recipe.vocab_size)
         target = sum(p.numel() for p in mqar_mod._build("attention", task, recipe, 64).parameters())
-        for name in ("gla", "hybrid"):
+        for name in ("gla", "gla_conv", "hybrid"):
             dim = matched_dim(name, task, recipe, target)
             params = sum(p.numel() for p in mqar_mod._build(name, task, recipe, dim).parameters())
             assert abs(params / target - 1) < 0.02, (name, seq_len, dim)
@@ -102,7 +105,9 @@ def test_matched_dim_picks_the_closest_width() -> None:
     recipe = replace(TINY, dim=32)
 
     def params(dim: int) -> int:
-        m = create_model("gla_lm", task=task, dim=dim, num_heads=1, mlp_ratio=1.0, pattern="g")
+        m = create_model(
+            "gla_lm", task=task, dim=dim, num_heads=1, mlp_ratio=1.0, pattern="g", short_conv=0
+        )
         return sum(p.numel() for p in m.parameters())
 
     target = params(24)

@@ -4,10 +4,16 @@ Multi-query associative recall (Arora et al., 2023, "Zoology"; :mod:`archsmith.t
 several sequence lengths and key-value counts, for three two-layer models of equal parameter
 count, trained with the archsmith trainer (:func:`archsmith.train.fit`):
 
-- ``gla`` — ``gla_lm``, GLA in every block (Yang et al., 2024);
+- ``gla`` — ``gla_lm``, GLA in every block (Yang et al., 2024), the paper's layer (no short
+  convolution);
+- ``gla_conv`` — the same with a kernel-4 causal depthwise convolution on ``q, k, v``
+  (flash-linear-attention's ``use_short_conv``; ``gla_lm``'s default). Zoology (Arora et al.,
+  2023) finds such local mixing is what gated/linear recurrences need to learn recall at small
+  width: it lets a key token's features carry the token before it;
 - ``attention`` — ``transformer``, causal softmax attention (the reference: an induction head
   solves MQAR exactly);
-- ``hybrid`` — ``gla_lm`` with ``pattern="gs"``: a GLA block, then a softmax block.
+- ``hybrid`` — ``gla_lm`` with ``pattern="gs"``: a GLA block (no short convolution), then a
+  softmax block.
 
 Parameter counts are matched by width: ``attention`` uses :attr:`Recipe.dim`; each other model
 takes the width (a multiple of its head count within ``dim +- 16``) whose parameter count is
@@ -42,9 +48,10 @@ __all__ = ["FULL_GRID", "MODELS", "QUICK_GRID", "Recipe", "matched_dim", "mqar_r
 
 #: benchmark name -> (registered model, its options besides the shared recipe)
 MODELS: dict[str, tuple[str, dict[str, Any]]] = {
-    "gla": ("gla_lm", {"pattern": "g"}),
+    "gla": ("gla_lm", {"pattern": "g", "short_conv": 0}),
+    "gla_conv": ("gla_lm", {"pattern": "g", "short_conv": 4}),
     "attention": ("transformer", {}),
-    "hybrid": ("gla_lm", {"pattern": "gs"}),
+    "hybrid": ("gla_lm", {"pattern": "gs", "short_conv": 0}),
 }
 #: the model whose width the others match in parameters
 REFERENCE = "attention"
