@@ -183,8 +183,9 @@ def gla_lm(
     ``q, k, v`` (see :class:`GatedLinearAttention`; 0 for the paper's layer without one).
 
     The default is 4 (flash-linear-attention's kernel) because without it two-layer GLA does not
-    learn associative recall at small width: on ``archsmith bench mqar`` (T=64, 4 key-value
-    pairs, width ~64) it stays at chance (0.25) with ``short_conv=0`` and reaches 0.998 with 4.
+    learn associative recall at small width: with ``archsmith bench mqar``'s quick recipe (width
+    ~64, two layers) test accuracy goes from 0.253 to 0.998 at T=64 with 4 key-value pairs and
+    from 0.132 to 0.996 at T=128 with 8 (without it, it never beats ``1 / num_kv``).
     """
     if dim % num_heads:
         raise ArchsmithError(f"options.num_heads: dim {dim} is not divisible by {num_heads} heads")
