@@ -26,6 +26,10 @@ values), ``epochs``, ``batch_size``, ``steps``, ``train_s`` (wall-clock seconds 
 
 Linear attention recalls through a fixed-size state, so at small width it is expected to fall
 behind softmax attention as ``num_kv`` grows (Zoology, section 3; the GLA paper, section 6).
+Measured (one thread, seed 0): ``gla`` without the short convolution stays at ``1 / num_kv``
+(0.253 at T=64/4, 0.132 at 128/8 with the quick recipe; 0.059 at 256/16 with the full one)
+while ``gla_conv`` reaches 0.998, 0.996 and 0.941; at 256/16 the full recipe's ``attention``
+(0.060) and ``hybrid`` (0.056) did not learn the task either.
 """
 
 from __future__ import annotations
