@@ -4,8 +4,6 @@ reconstruction requirement."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -31,13 +29,6 @@ TINY_BUDGET = BudgetGrid(
 TINY_RECONSTRUCTION = ReconstructionGrid(
     depths=(2, 4), batch=2, image=(1, 8, 8), channels=8, side=4
 )
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)  # the rows functions pin one thread for the shared machine
 
 
 @pytest.mark.parametrize("limit", [1, 2, 3, 7, 8, 13, 50, 100])

@@ -3,8 +3,6 @@ the paper's block equations, and saved activations flat in depth."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -16,15 +14,6 @@ from archsmith.reversible.couplings import AdditiveCoupling
 from archsmith.reversible.invertible_ops import DownsamplingCoupling, InvertibleDownsampling
 from archsmith.reversible.irevnet import IRevNet
 from helpers import rel_err
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # two threads on a shared two-core machine spin against each other
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _pair(dtype: torch.dtype, shape: tuple[int, int, int], **kw: object) -> tuple[IRevNet, IRevNet]:

@@ -3,8 +3,6 @@ masks), against a naive loop over the paper's equation, and its memory flat in c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -13,15 +11,6 @@ from archsmith.errors import ArchsmithError
 from archsmith.registry import create_model
 from archsmith.reversible.revcol import RevCol, RevColColumn
 from helpers import rel_err
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # two threads on a shared two-core machine spin against each other
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _pair(dtype: torch.dtype, **kw: object) -> tuple[RevCol, RevCol]:

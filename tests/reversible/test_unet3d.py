@@ -3,8 +3,6 @@ equations, per-voxel output, and saved activations flat in depth."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -15,15 +13,6 @@ from archsmith.reversible.couplings import AdditiveCoupling
 from archsmith.reversible.unet3d import RevUNet3D, rev_mbconv3d_stage
 from archsmith.tasks import get_task
 from helpers import rel_err
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # two threads on a shared two-core machine spin against each other
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _pair(dtype: torch.dtype, **kw: object) -> tuple[RevUNet3D, RevUNet3D]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -15,14 +14,6 @@ from archsmith.tensornet.core import tt_matrix_to_dense
 from archsmith.tensornet.layers import TTLinear
 
 MODES = (2, 4, 4, 2)  # 64 = 2 * 4 * 4 * 2; bond caps (4, 64, 4)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _target(ranks: tuple[int, ...], seed: int) -> torch.Tensor:
