@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from archsmith.errors import ArchsmithError
+from archsmith.tensornet.core import largest_uniform_rank
 
 __all__ = ["DEFAULT_COMPRESSION", "TensorLinear", "dense_init_std", "factor_std"]
 
@@ -205,6 +206,20 @@ class TensorLinear(nn.Module):
             with torch.no_grad():
                 layer.bias.copy_(linear.bias.detach().to(torch.float64))
         return layer.to(device=linear.weight.device, dtype=linear.weight.dtype)
+
+    @classmethod
+    def rank_for_params(
+        cls, in_features: int, out_features: int, params: int, *, bias: bool = True, **options: Any
+    ) -> int:
+        """The largest uniform rank with at most ``params`` parameters (at least 1), searched
+        up to the format's ``max_rank`` (every format defines ``param_count`` and ``max_rank``
+        as classmethods with its own keyword options)."""
+        count = cls.param_count  # type: ignore[attr-defined]
+        return largest_uniform_rank(
+            lambda r: int(count(in_features, out_features, r, bias=bias, **options)),
+            params,
+            int(cls.max_rank(in_features, out_features, **options)),  # type: ignore[attr-defined]
+        )
 
     @classmethod
     def _smallest_weight_count(

@@ -25,7 +25,6 @@ from archsmith.tensornet.core import (
     cp_als,
     cp_params,
     cp_to_full,
-    largest_uniform_rank,
 )
 from archsmith.tensornet.layers.base import DEFAULT_COMPRESSION, TensorLinear, factor_std
 
@@ -158,17 +157,6 @@ class CPLinear(TensorLinear):
         )
         sizes = (*out_m, *in_m)
         return math.prod(sizes) // max(sizes)
-
-    @classmethod
-    def rank_for_params(
-        cls, in_features: int, out_features: int, params: int, *, bias: bool = True, **options: Any
-    ) -> int:
-        """The largest rank with at most ``params`` parameters (at least 1)."""
-        return largest_uniform_rank(
-            lambda r: cls.param_count(in_features, out_features, r, bias=bias, **options),
-            params,
-            cls.max_rank(in_features, out_features, **options),
-        )
 
     @staticmethod
     def _decompose(tensor: torch.Tensor, rank: int) -> list[torch.Tensor]:

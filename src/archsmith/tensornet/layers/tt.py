@@ -21,7 +21,6 @@ from archsmith.registry import register_layer
 from archsmith.tensornet.core import (
     choose_modes,
     contract,
-    largest_uniform_rank,
     max_tt_ranks,
     tt_matrix_from_dense,
     tt_matrix_to_dense,
@@ -241,17 +240,6 @@ class TTLinear(TensorLinear):
             options.get("num_cores"),
         )
         return max(max_tt_ranks([m * n for m, n in zip(out_m, in_m, strict=True)]), default=1)
-
-    @classmethod
-    def rank_for_params(
-        cls, in_features: int, out_features: int, params: int, *, bias: bool = True, **options: Any
-    ) -> int:
-        """The largest uniform rank with at most ``params`` parameters (at least 1)."""
-        return largest_uniform_rank(
-            lambda r: cls.param_count(in_features, out_features, r, bias=bias, **options),
-            params,
-            cls.max_rank(in_features, out_features, **options),
-        )
 
     @classmethod
     def _from_weight(

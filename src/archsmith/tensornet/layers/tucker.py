@@ -23,7 +23,6 @@ from archsmith.registry import register_layer
 from archsmith.tensornet.core import (
     choose_modes,
     contract,
-    largest_uniform_rank,
     tucker_core_shape,
     tucker_hosvd,
     tucker_params,
@@ -156,17 +155,6 @@ class TuckerLinear(TensorLinear):
             options.get("num_modes", 2),
         )
         return max((*in_m, *out_m))
-
-    @classmethod
-    def rank_for_params(
-        cls, in_features: int, out_features: int, params: int, *, bias: bool = True, **options: Any
-    ) -> int:
-        """The largest uniform rank with at most ``params`` parameters (at least 1)."""
-        return largest_uniform_rank(
-            lambda r: cls.param_count(in_features, out_features, r, bias=bias, **options),
-            params,
-            cls.max_rank(in_features, out_features, **options),
-        )
 
     @classmethod
     def _from_weight(
