@@ -283,7 +283,12 @@ class MultiSplitCoupling(Coupling):
             parts[i].add_(self._update(i, parts))
 
     def reverse_parts(
-        self, parts: list[Tensor], grads: list[Tensor], *, need_input_grad: bool = True
+        self,
+        parts: list[Tensor],
+        grads: list[Tensor],
+        *,
+        need_input_grad: bool = True,
+        fn_params: Sequence[Sequence[Tensor]] | None = None,
     ) -> list[tuple[Tensor, Tensor]]:
         """Reconstruct and backpropagate in place: ``parts`` (the output's) become the input's,
         ``grads`` (the output's gradient) become the input's gradient.
@@ -292,6 +297,8 @@ class MultiSplitCoupling(Coupling):
         ``x_i = y_i - h``; the gradient flows ``d o_i += J_{f_i}^T d y_i`` into the other parts,
         while ``d x_i = d y_i`` (the update is a residual). With ``need_input_grad`` False,
         ``f_0`` is differentiated for its parameters only, and ``grads`` is left incomplete.
+        ``fn_params``: the trainable parameters of each function, when the caller has them
+        (the engine gathers them once per step); by default they are looked up here.
 
         Returns:
             ``(parameter, gradient)`` pairs, as :attr:`ReverseStep.param_grads`.
@@ -299,7 +306,7 @@ class MultiSplitCoupling(Coupling):
         pairs: list[tuple[Tensor, Tensor]] = []
         for i in reversed(range(len(parts))):
             pending = self._recompute(i, parts, need_input_grad)
-            pairs += self._backprop([pending], grads)
+            pairs += self._backprop([pending], grads, fn_params)
             # after the backward (the graph no longer needs the parts): x_i = y_i - h
             parts[i].sub_(pending.h.detach())
         return pairs
@@ -319,11 +326,14 @@ class MultiSplitCoupling(Coupling):
         return parts, pending
 
     def backprop_parts(
-        self, pending: list[PendingUpdate], grads: list[Tensor]
+        self,
+        pending: list[PendingUpdate],
+        grads: list[Tensor],
+        fn_params: Sequence[Sequence[Tensor]] | None = None,
     ) -> list[tuple[Tensor, Tensor]]:
         """The second half of :meth:`reverse_parts`: differentiate the recomputed updates,
         turning ``grads`` (in place) into the input's gradient; returns the parameters'."""
-        return self._backprop(pending, grads)
+        return self._backprop(pending, grads, fn_params)
 
     def _recompute(self, i: int, parts: list[Tensor], need_input_grad: bool) -> PendingUpdate:
         fn = self.fns[i]
@@ -336,13 +346,18 @@ class MultiSplitCoupling(Coupling):
         return PendingUpdate(i, others if need_others else None, h, sizes)
 
     def _backprop(
-        self, pending: list[PendingUpdate], grads: list[Tensor]
+        self,
+        pending: list[PendingUpdate],
+        grads: list[Tensor],
+        fn_params: Sequence[Sequence[Tensor]] | None,
     ) -> list[tuple[Tensor, Tensor]]:
         buffers = {g.untyped_storage().data_ptr() for g in grads}
         pairs: list[tuple[Tensor, Tensor]] = []
         for update in pending:  # from the last update: grads[i] is final when f_i is reached
             i, others, h = update.part, update.others, update.h
-            params = trainable_parameters(self.fns[i])
+            params = (
+                list(fn_params[i]) if fn_params is not None else trainable_parameters(self.fns[i])
+            )
             inputs = ([others] if others is not None else []) + params
             if not inputs or not h.requires_grad:
                 continue

@@ -48,11 +48,10 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from archsmith.errors import ArchsmithError
+from archsmith.reversible._plan import BlockPlan, plan_blocks
 from archsmith.reversible._rng import RngTape
-from archsmith.reversible._walk import submodules, trainable_parameters
 from archsmith.reversible.couplings import Coupling, MultiSplitCoupling
 
 __all__ = ["ReversibleSequence", "set_reversible"]
@@ -112,9 +111,9 @@ class ReversibleSequence(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """``x: [B, C, ...] -> y``; reversible only where a backward can follow."""
         if self.reversible and torch.is_grad_enabled():
-            params = trainable_parameters(self)
+            plans, params = plan_blocks(self, self.blocks())
             if x.requires_grad or params:
-                out: Tensor = _ReversibleFunction.apply(self, x, *params)
+                out: Tensor = _ReversibleFunction.apply(self, plans, x, *params)
                 return out
         for c in self.couplings:
             x = c(x)
@@ -151,31 +150,25 @@ def _cuda_devices(x: Tensor) -> list[torch.device]:
 
 
 @contextmanager
-def _statistics_frozen(block: nn.Module) -> Iterator[None]:
-    """Recompute ``block`` without changing its buffers (see the module docstring)."""
-    toggled: list[_BatchNorm] = []
-    saved: list[tuple[nn.Module, str, Tensor, Tensor]] = []
-    for m in submodules(block):
-        if not m.training:
-            continue
-        if isinstance(m, _BatchNorm) and type(m).forward is _BatchNorm.forward:
-            # torch's own forward skips the update when track_running_stats is off
-            if m.track_running_stats:
-                # a plain attribute: skip nn.Module.__setattr__'s checks (hot path)
-                m.__dict__["track_running_stats"] = False
-                toggled.append(m)
-            continue
-        for name, buf in m._buffers.items():
-            if buf is not None:
-                saved.append((m, name, buf, buf.detach().clone()))
+def _statistics_frozen(plan: BlockPlan) -> Iterator[None]:
+    """Recompute a block without changing its buffers (see the module docstring)."""
+    for bn in plan.batchnorms:
+        # a plain attribute: skip nn.Module.__setattr__'s checks (hot path)
+        bn.__dict__["track_running_stats"] = False
+    saved = [
+        (m, name, buf, buf.detach().clone())
+        for m in plan.buffered
+        for name, buf in m._buffers.items()
+        if buf is not None
+    ]
     try:
         yield
     finally:
-        for m in toggled:
-            m.__dict__["track_running_stats"] = True
+        for bn in plan.batchnorms:
+            bn.__dict__["track_running_stats"] = True
         with torch.no_grad():
-            for m, name, buf, value in saved:
-                setattr(m, name, buf)  # in case the module re-assigned it
+            for module, name, buf, value in saved:
+                setattr(module, name, buf)  # in case the module re-assigned it
                 buf.copy_(value)
 
 
@@ -227,7 +220,9 @@ class _ReversibleFunction(torch.autograd.Function):
     """Forward keeps only the output; backward reconstructs block by block."""
 
     @staticmethod
-    def forward(ctx: Any, seq: ReversibleSequence, x: Tensor, *params: Tensor) -> Tensor:
+    def forward(
+        ctx: Any, seq: ReversibleSequence, plans: list[BlockPlan], x: Tensor, *params: Tensor
+    ) -> Tensor:
         devices = _cuda_devices(x)
         # Inside a Function's forward grad is off, yet views of an input that requires grad
         # (the couplings' splits) still claim to require it without a grad_fn; module hooks that
@@ -250,6 +245,7 @@ class _ReversibleFunction(torch.autograd.Function):
             x = torch.cat(parts, layout[0])
         device_type = x.device.type
         ctx.seq = seq
+        ctx.plans = plans
         ctx.layout = layout
         ctx.tapes = tapes
         ctx.devices = devices
@@ -269,7 +265,8 @@ class _ReversibleFunction(torch.autograd.Function):
         couplings: list[Coupling] = ctx.seq.blocks()
         index: dict[int, int] = ctx.param_index
         grads: list[Tensor | None] = [None] * len(index)
-        need_x = bool(ctx.needs_input_grad[1])
+        need_x = bool(ctx.needs_input_grad[2])
+        plans: list[BlockPlan] = ctx.plans
         device_type, autocast, dtype = ctx.autocast
         tapes: list[RngTape | None] = ctx.tapes
         layout: tuple[int, list[int]] | None = ctx.layout
@@ -288,26 +285,30 @@ class _ReversibleFunction(torch.autograd.Function):
             if autocast:
                 stack.enter_context(torch.autocast(device_type, dtype=dtype))
             if layout is not None and ctx.seq.overlap and not _dispatch_mode_active():
-                dx = _backward_overlapped(couplings, tapes, y, dy, layout, need_x, accumulate)
+                dx = _backward_overlapped(
+                    couplings, plans, tapes, y, dy, layout, need_x, accumulate
+                )
             elif layout is not None:
-                dx = _backward_parts(couplings, tapes, y, dy, layout, need_x, accumulate)
+                dx = _backward_parts(couplings, plans, tapes, y, dy, layout, need_x, accumulate)
             else:
-                dx = _backward_blocks(couplings, tapes, y, dy, need_x, accumulate)
-        return (None, dx, *grads)
+                dx = _backward_blocks(couplings, plans, tapes, y, dy, need_x, accumulate)
+        return (None, None, dx, *grads)
 
 
-def _replaying(c: Coupling, tape: RngTape | None) -> ExitStack:
+def _replaying(c: Coupling, plan: BlockPlan, tape: RngTape | None) -> ExitStack:
     """The context of one block's reverse step: its random state replayed, its buffers kept."""
     stack = ExitStack()
     if tape is not None:
         tape.replay = True
     stack.enter_context(c.rng_tape(tape))
-    stack.enter_context(_statistics_frozen(c))
+    if plan.batchnorms or plan.buffered:
+        stack.enter_context(_statistics_frozen(plan))
     return stack
 
 
 def _backward_parts(
     couplings: list[Coupling],
+    plans: list[BlockPlan],
     tapes: list[RngTape | None],
     y: Tensor,
     dy: Tensor,
@@ -320,8 +321,11 @@ def _backward_parts(
     grads = _contiguous_parts(dy, layout)
     for i in reversed(range(len(couplings))):
         c = cast(MultiSplitCoupling, couplings[i])
-        with _replaying(c, tapes[i]):
-            accumulate(c.reverse_parts(parts, grads, need_input_grad=need_x or i > 0))
+        with _replaying(c, plans[i], tapes[i]):
+            pairs = c.reverse_parts(
+                parts, grads, need_input_grad=need_x or i > 0, fn_params=plans[i].fn_params
+            )
+        accumulate(pairs)
     return torch.cat(grads, layout[0]) if need_x else None
 
 
@@ -342,6 +346,7 @@ def _dispatch_mode_active() -> bool:
 
 def _backward_overlapped(
     couplings: list[Coupling],
+    plans: list[BlockPlan],
     tapes: list[RngTape | None],
     y: Tensor,
     dy: Tensor,
@@ -362,11 +367,11 @@ def _backward_overlapped(
     running: Future[list[tuple[Tensor, Tensor]]] | None = None
     for i in reversed(range(len(couplings))):
         c = cast(MultiSplitCoupling, couplings[i])
-        with _replaying(c, tapes[i]):
+        with _replaying(c, plans[i], tapes[i]):
             parts, pending = c.recompute_parts(parts, need_input_grad=need_x or i > 0)
         if running is not None:
             accumulate(running.result())
-        running = worker.submit(c.backprop_parts, pending, grads)
+        running = worker.submit(c.backprop_parts, pending, grads, plans[i].fn_params)
     if running is not None:
         accumulate(running.result())
     return torch.cat(grads, layout[0]) if need_x else None
@@ -374,6 +379,7 @@ def _backward_overlapped(
 
 def _backward_blocks(
     couplings: list[Coupling],
+    plans: list[BlockPlan],
     tapes: list[RngTape | None],
     y: Tensor,
     dy: Tensor,
@@ -387,7 +393,7 @@ def _backward_blocks(
     for i in reversed(range(len(couplings))):
         c = couplings[i]
         need = need_x or i > 0
-        with _replaying(c, tapes[i]):
+        with _replaying(c, plans[i], tapes[i]):
             if c.inplace_reverse_step:
                 inplace = _owned(y, dy, foreign)
                 step = cast(Any, c).reverse_step(y, dy, need_input_grad=need, inplace=inplace)
