@@ -12,13 +12,20 @@ import math
 import torch
 
 
-def feature(x: torch.Tensor, norm: str = "l2") -> torch.Tensor:
-    """``[..., N] -> [..., N, 2]``: ``[cos(pi x / 2), sin(pi x / 2)]`` (paper eq. 3), divided by
-    ``cos + sin`` for ``norm="l1"``."""
-    c, s = torch.cos(math.pi * x / 2), torch.sin(math.pi * x / 2)
-    if norm == "l1":
-        c, s = c / (c + s), s / (c + s)
-    return torch.stack((c, s), -1)
+def feature(x: torch.Tensor, norm: str = "l2", dim: int = 2) -> torch.Tensor:
+    """``[..., N] -> [..., N, d]``: ``[cos(pi x / 2), sin(pi x / 2)]`` (paper eq. 3) for
+    ``d = 2``; for ``d > 2`` the binomial map ``sqrt(C(d-1, k)) cos^(d-1-k) sin^k``, ``k = 0..d-1``
+    (Stoudenmire 2018), one scalar at a time. ``norm="l1"`` divides by the sum of components."""
+    flat = x.reshape(-1).tolist()
+    rows = []
+    for v in flat:
+        c, s = math.cos(math.pi * v / 2), math.sin(math.pi * v / 2)
+        row = [math.sqrt(math.comb(dim - 1, k)) * c ** (dim - 1 - k) * s**k for k in range(dim)]
+        if norm == "l1":
+            total = sum(row)
+            row = [r / total for r in row]
+        rows.append(row)
+    return torch.tensor(rows, dtype=x.dtype).reshape(*x.shape, dim)
 
 
 def product_state(phi: torch.Tensor) -> torch.Tensor:
@@ -44,9 +51,9 @@ def mps_full_tensor(cores: list[torch.Tensor], label_site: int) -> torch.Tensor:
 
 
 def mps_naive_logits(
-    cores: list[torch.Tensor], label_site: int, x: torch.Tensor, norm: str = "l2"
+    cores: list[torch.Tensor], label_site: int, x: torch.Tensor, norm: str = "l2", dim: int = 2
 ) -> torch.Tensor:
     """``x: [B, N] -> [B, C]`` by contracting the full ``W`` with the full product state."""
     w = mps_full_tensor(cores, label_site)
-    phi = product_state(feature(x, norm))
+    phi = product_state(feature(x, norm, dim))
     return phi.reshape(phi.shape[0], -1) @ w.reshape(-1, w.shape[-1])

@@ -13,6 +13,7 @@ ordinary trainer) or by DMRG-style two-site sweeps (:mod:`~archsmith.tensornet.c
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 import torch
@@ -25,7 +26,7 @@ from archsmith.registry import register_model
 from archsmith.tensornet.classifiers._chain import mps_logits
 from archsmith.tensornet.classifiers.feature_map import LOCAL_DIM, local_feature_map
 
-__all__ = ["MPSClassifier", "mps"]
+__all__ = ["MPSClassifier", "mps", "pixel_path"]
 
 
 class MPSClassifier(nn.Module):
@@ -68,6 +69,8 @@ class MPSClassifier(nn.Module):
         label_site: int | None = None,
         feature_scale: float = 1.0,
         feature_norm: Literal["l2", "l1"] = "l1",
+        local_dim: int = LOCAL_DIM,
+        order: Sequence[int] | None = None,
         init_std: float = 1e-2,
         train_mode: Literal["gd", "dmrg"] = "gd",
         dmrg_lr: float = 1.0,
@@ -86,10 +89,17 @@ class MPSClassifier(nn.Module):
         self.num_sites, self.num_classes, self.chi = num_sites, num_classes, chi
         self.label_site = label_site
         self.feature_scale, self.feature_norm = feature_scale, feature_norm
+        self.local_dim = local_dim
+        perm = torch.arange(num_sites) if order is None else torch.as_tensor(list(order))
+        if sorted(perm.tolist()) != list(range(num_sites)):
+            raise ArchsmithError(f"mps: order must be a permutation of the {num_sites} sites")
+        # site j reads input feature order[j]; not persistent: the spec's options rebuild it
+        self.order: torch.Tensor
+        self.register_buffer("order", perm, persistent=False)
         self.train_mode = train_mode
         self.dmrg_lr, self.dmrg_steps, self.dmrg_cutoff = dmrg_lr, dmrg_steps, dmrg_cutoff
         self.dmrg_ridge = dmrg_ridge
-        d = LOCAL_DIM
+        d = local_dim
         cores = []
         for j in range(num_sites):
             left = 1 if j == 0 else chi
@@ -110,7 +120,9 @@ class MPSClassifier(nn.Module):
                 f"mps: input has {flat.shape[1]} features per sample, model has "
                 f"{self.num_sites} sites"
             )
-        return local_feature_map(flat, self.feature_scale, self.feature_norm)
+        return local_feature_map(
+            flat[:, self.order], self.feature_scale, self.feature_norm, self.local_dim
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return mps_logits(list(self.cores), self.features(x), self.label_site)
@@ -146,6 +158,25 @@ class MPSClassifier(nn.Module):
         )
 
 
+def pixel_path(in_shape: tuple[int, ...], kind: str) -> list[int]:
+    """The input features in chain order, as indices into the row-major flattened input.
+
+    Args:
+        in_shape: ``[C, H, W]`` images (``C = 1``) or ``[N]`` vectors (a ``1 x N`` grid, whose
+            only path is the identity).
+        kind: ``"row"``: row-major (the paper); ``"snake"``: row-major with every other row
+            reversed (boustrophedon), so consecutive sites are always neighbouring pixels;
+            ``"column"``: column-major.
+    """
+    h, w = (in_shape[-2], in_shape[-1]) if len(in_shape) >= 2 else (1, in_shape[0])
+    grid = torch.arange(math.prod(in_shape)).reshape(-1, h, w)
+    if kind == "column":
+        grid = grid.transpose(1, 2)
+    if kind == "snake":
+        grid[:, 1::2] = grid[:, 1::2].flip(-1)
+    return grid.flatten().tolist()
+
+
 @register_model(
     "mps",
     default_task="digits",
@@ -160,6 +191,8 @@ def mps(
     label_site: Annotated[int, Range(min=0)] | None = None,
     feature_scale: Annotated[float, Range(min=0.0, min_inclusive=False)] = 1.0,
     feature_norm: Literal["l2", "l1"] = "l1",
+    local_dim: Annotated[int, Range(min=2)] = LOCAL_DIM,
+    pixel_order: Literal["row", "snake", "column"] = "row",
     init_std: Annotated[float, Range(min=0.0)] = 1e-2,
     train_mode: Literal["gd", "dmrg"] = "gd",
     dmrg_lr: Annotated[float, Range(min=0.0, min_inclusive=False)] = 1.0,
@@ -175,6 +208,8 @@ def mps(
         label_site=label_site,
         feature_scale=feature_scale,
         feature_norm=feature_norm,
+        local_dim=local_dim,
+        order=pixel_path(in_shape, pixel_order),
         init_std=init_std,
         train_mode=train_mode,
         dmrg_lr=dmrg_lr,
