@@ -4,17 +4,20 @@ Square layers ``size x size`` (256 ... 4096; ``--quick``: 256 and 1024) applied 
 :data:`BATCH` = 256 tokens (one 256-token sequence, or 8 x 32: a realistic transformer
 micro-batch), float32, bias on, one thread as set by the caller. Implementations (``impl``):
 
-- ``tt`` — :class:`~archsmith.tensornet.layers.TTLinear` (TT-matrix / MPO, default modes,
-  uniform bond rank);
+- ``tt`` — :class:`~archsmith.tensornet.layers.TTLinear` (TT-matrix / MPO, uniform bond rank)
+  in both mode layouts (``layout``): ``"balanced"`` (the default: 3 cores of near-equal modes)
+  and ``"fast"`` (two cores ``in = (2, N/2)``, ``out = (N/2, 2)``, the cheapest contraction:
+  :func:`~archsmith.tensornet.layers.tt.fast_modes`);
 - ``btt`` — :class:`~archsmith.tensornet.layers.BTTLinear` (block tensor-train of Qiu et al.,
   "Compute Better Spent", ICML 2024);
 - ``tltorch_blocktt``, ``tltorch_tucker``, ``tltorch_cp`` — tensorly-torch's
   ``FactorizedLinear`` with that factorization (its "blocktt" is the TT-matrix format), on the
-  same tensorized modes as ``tt``;
+  same tensorized modes as the ``tt`` row they are matched with (``btt`` rows: the balanced
+  ones);
 - ``dense`` — :class:`torch.nn.Linear`.
 
 Grid: for each compression level ``c`` (:data:`LEVELS`; dense weights over layer weights), ``tt``
-takes the largest uniform rank within ``size^2 / c`` weights and ``btt`` likewise (at least
+(each layout) takes the largest uniform rank within ``size^2 / c`` weights and ``btt`` likewise (at least
 rank 1; a BTT rank reached by two levels is timed once). Every archsmith row gets three
 tensorly-torch rows **at equal parameter count**: ranks chosen so that their count is the
 nearest to the archsmith row's (``match`` names that row, ``match_params`` its count; ``params``
@@ -35,9 +38,9 @@ All candidates of one size run interleaved in one process (:func:`time_interleav
 ``fwd_ms``: forward under ``torch.no_grad``; ``fwd_bwd_ms``: forward, ``sum``, backward to the
 input and every parameter. Ratios: ``vs_dense`` = dense fwd_bwd / this row's fwd_bwd (archsmith
 rows; target > 1 at >= 8x compression for sizes >= 1024), next to ``flops_vs_dense``, the
-forward FLOPs of the route the layer takes over dense's (BTT: ``1 / compression``; TT: at least
-about 1 from 8x down to a few hundred x, since the TT-matrix's factorized contraction costs
-more than ``B N M`` there and the fallback rebuilds the weight) and ``tl_over_archsmith`` = this
+forward FLOPs of the route the layer takes over dense's (BTT: ``1 / compression``; fast TT:
+``2 / compression``; balanced TT: at least about 1 from 8x down to a few hundred x, since its
+factorized contraction costs more than ``B N M`` there and the fallback rebuilds the weight) and ``tl_over_archsmith`` = this
 tensorly-torch row's fwd_bwd / its matched archsmith row's (target >= 1).
 """
 
@@ -58,7 +61,7 @@ from archsmith.bench.registry import BenchContext, register_bench
 from archsmith.bench.timing import time_interleaved
 from archsmith.tensornet.core import tt_params
 from archsmith.tensornet.layers import BTTLinear, TTLinear
-from archsmith.tensornet.layers.tt import prefers_dense, route_flops
+from archsmith.tensornet.layers.tt import LAYOUTS, prefers_dense, route_flops
 
 __all__ = ["BATCH", "FULL_SIZES", "LEVELS", "QUICK_SIZES", "tensornet_rows"]
 
@@ -149,7 +152,12 @@ def _fwd_bwd(layer: nn.Module, x: torch.Tensor) -> Callable[[], None]:
 
 
 def _tl_layer(
-    tltorch: ModuleType, fac: str, tt: TTLinear, rank: Any, x: torch.Tensor, gen: torch.Generator
+    tltorch: ModuleType,
+    fac: str,
+    tt: TTLinear,
+    rank: Any,
+    x: torch.Tensor,
+    gen: torch.Generator,
 ) -> tuple[nn.Module, str]:
     """tensorly-torch's layer at ``rank`` with its faster implementation (see the docstring)."""
     impls = ("factorized",) if fac == "cp" else ("factorized", "reconstructed")
@@ -168,16 +176,21 @@ def _tl_layer(
     return layers[best], best
 
 
-def _archsmith_layers(size: int, quick: bool) -> list[tuple[str, int, nn.Module]]:
-    """``(impl, rank, layer)`` of tt and btt at every compression level (ranks deduplicated)."""
-    out: list[tuple[str, int, nn.Module]] = []
-    for impl, cls in (("tt", TTLinear), ("btt", BTTLinear)):
+def _archsmith_layers(size: int, quick: bool) -> list[tuple[str, str | None, int, nn.Module]]:
+    """``(impl, layout, rank, layer)`` of tt (each layout) and btt at every compression level
+    (ranks deduplicated)."""
+    out: list[tuple[str, str | None, int, nn.Module]] = []
+    kinds: list[tuple[str, str | None, dict[str, Any]]] = [
+        ("tt", layout, {"layout": layout}) for layout in LAYOUTS
+    ] + [("btt", None, {})]
+    for impl, layout, options in kinds:
+        cls = TTLinear if impl == "tt" else BTTLinear
         seen: set[int] = set()
         for level in LEVELS[quick]:
-            rank = cls.rank_for_params(size, size, size * size // level, bias=False)
+            rank = cls.rank_for_params(size, size, size * size // level, bias=False, **options)
             if rank not in seen:
                 seen.add(rank)
-                out.append((impl, rank, cls(size, size, rank=rank)))
+                out.append((impl, layout, rank, cls(size, size, rank=rank, **options)))
     return out
 
 
@@ -217,11 +230,14 @@ def _size_rows(size: int, ctx: BenchContext, tltorch: ModuleType | None) -> list
     torch.manual_seed(size)
     layers: dict[str, nn.Module] = {"dense": nn.Linear(size, size)}
     rows: dict[str, dict[str, Any]] = {"dense": {"impl": "dense", "size": size, "rank": None}}
-    ref_tt = TTLinear(size, size, rank=1)  # the modes every tensorly-torch layer shares
-    for impl, rank, layer in _archsmith_layers(size, ctx.quick):
-        key = f"{impl} r={rank}"
+    balanced = TTLinear(size, size, rank=1)  # the modes of the tensorly-torch layers for btt
+    for impl, layout, rank, layer in _archsmith_layers(size, ctx.quick):
+        key = f"{impl}{'/' + layout if layout else ''} r={rank}"
         layers[key] = layer
         rows[key] = {"impl": impl, "size": size, "rank": rank}
+        if layout is not None:
+            rows[key]["layout"] = layout
+        ref_tt = layer if isinstance(layer, TTLinear) else balanced
         for fac in TL_FACTORIZATIONS:
             tl_row: dict[str, Any] = {"impl": f"tltorch_{fac}", "size": size}
             match = {"match": key, "match_params": _n_params(layer)}

@@ -20,7 +20,12 @@ import torch
 from archsmith.errors import ArchsmithError
 from archsmith.tensornet.core.tt import tt_svd, tt_to_full
 
-__all__ = ["interleave_modes", "tt_matrix_from_dense", "tt_matrix_to_dense"]
+__all__ = [
+    "interleave_modes",
+    "tt_matrix_apply_two_cores",
+    "tt_matrix_from_dense",
+    "tt_matrix_to_dense",
+]
 
 
 def interleave_modes(
@@ -70,3 +75,30 @@ def tt_matrix_to_dense(cores: Sequence[torch.Tensor]) -> torch.Tensor:
     full = full.reshape([s for m, n in zip(out_modes, in_modes, strict=True) for s in (m, n)])
     perm = [2 * k for k in range(d)] + [2 * k + 1 for k in range(d)]
     return full.permute(perm).reshape(math.prod(out_modes), math.prod(in_modes))
+
+
+def tt_matrix_apply_two_cores(
+    x: torch.Tensor, first: torch.Tensor, second: torch.Tensor
+) -> torch.Tensor:
+    """``x @ W^T`` for a two-core TT-matrix ``W``, as two plain matmuls.
+
+    Args:
+        x: ``[B, n_1 n_2]``.
+        first: ``[1, m_1, n_1, r]``; second: ``[r, m_2, n_2, 1]``.
+
+    Returns:
+        ``[B, m_1 m_2]``.
+
+    The input meets the second core first (``2 B n_1 n_2 r m_2`` FLOPs), then the first
+    (``2 B n_1 r m_2 m_1``): the order of the cheapest layouts (``n_1``, ``m_2`` small). Written
+    out rather than left to einsum, whose pairwise steps permute the ``[B, ..., r]``
+    intermediates on both passes: here only the small intermediate and the output are
+    transposed, and every product is one large 2-D matmul (forward and backward).
+    """
+    batch = x.shape[0]
+    _, m1, n1, r = first.shape
+    _, m2, n2, _ = second.shape
+    t = x.reshape(batch * n1, n2) @ second.reshape(r * m2, n2).T  # [B n1, r m2]
+    t = t.reshape(batch, n1 * r, m2).transpose(1, 2).reshape(batch * m2, n1 * r)
+    y = t @ first.reshape(m1, n1 * r).T  # [B m2, m1]
+    return y.reshape(batch, m2, m1).transpose(1, 2).reshape(batch, m1 * m2)
