@@ -101,7 +101,7 @@ def test_from_linear_needs_exactly_one_target() -> None:
         BTTLinear.from_linear(nn.Linear(96, 128), params=3000)  # rank 1 needs 3200
 
 
-@pytest.mark.parametrize("name", ["tt", "btt", "tucker", "cp"])
+@pytest.mark.parametrize("name", ["tt", "tt_fast", "btt", "tucker", "cp"])
 @pytest.mark.parametrize(("n_in", "n_out"), [(97, 89), (1, 7), (5, 1), (2, 3), (384, 1536)])
 def test_registered_factory_any_size(name: str, n_in: int, n_out: int) -> None:
     layer = get_layer("linear", name)(n_in, n_out)

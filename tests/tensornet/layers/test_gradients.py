@@ -8,6 +8,7 @@ from helpers import rel_err
 LAYERS = {
     "tt": lambda i, o: TTLinear(i, o, rank=3),
     "tt4": lambda i, o: TTLinear(i, o, rank=[2, 3, 2], num_cores=4),
+    "tt_fast": lambda i, o: TTLinear(i, o, rank=3, layout="fast"),
     "btt": lambda i, o: BTTLinear(i, o, rank=2),
     "tucker": lambda i, o: TuckerLinear(i, o, rank=3),
     "tucker_mixed": lambda i, o: TuckerLinear(

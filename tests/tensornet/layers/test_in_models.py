@@ -10,7 +10,7 @@ def model_task(model: str) -> str:
     return get_model_entry(model).default_task
 
 
-@pytest.mark.parametrize("linear_layer", ["tt", "btt", "tucker", "cp"])
+@pytest.mark.parametrize("linear_layer", ["tt", "tt_fast", "btt", "tucker", "cp"])
 @pytest.mark.parametrize("model", ["mlp", "transformer"])
 def test_model_with_tensor_linear_trains_a_step(model: str, linear_layer: str) -> None:
     net = create_model(model, linear_layer=linear_layer)

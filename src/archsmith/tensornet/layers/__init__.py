@@ -1,4 +1,4 @@
-"""Tensor-network linear layers, registered as ``linear_layer="tt" | "btt" | "tucker" | "cp"``.
+"""Tensor-network linear layers, registered as ``linear_layer="tt" | "tt_fast" | "btt" | "tucker" | "cp"``.
 
 Every layer maps ``[..., in_features] -> [..., out_features]``, is built as
 ``Cls(in_features, out_features, bias=True, *, rank=...)``, converts a dense layer with

@@ -39,6 +39,7 @@ __all__ = [
     "fast_modes",
     "prefers_dense",
     "route_flops",
+    "tt_fast",
 ]
 
 #: the factorized contraction is used only while its FLOPs stay below the dense route's over this
@@ -335,3 +336,10 @@ class TTLinear(TensorLinear):
         )
         layer._load_factors(cores)
         return layer
+
+
+@register_layer("linear", "tt_fast")
+def tt_fast(in_features: int, out_features: int, bias: bool = True, **options: Any) -> TTLinear:
+    """``linear_layer="tt_fast"``: :class:`TTLinear` with ``layout="fast"`` (two cores whose
+    contraction costs about ``2 / compression`` of the dense layer's FLOPs)."""
+    return TTLinear(in_features, out_features, bias, layout="fast", **options)
