@@ -24,6 +24,7 @@ from archsmith.bench import (
     require_anchor,
     run_bench,
     time_interleaved,
+    time_interleaved_clocks,
     unregister_bench,
 )
 from archsmith.bench import registry as registry_mod
@@ -133,6 +134,33 @@ def test_medians_on_a_fake_clock() -> None:
     assert a.iqr_ms == pytest.approx(3.0)
     assert b.median_ms == pytest.approx(5.0) and b.iqr_ms == pytest.approx(0.0)
     assert list(result) == ["a", "b"]
+
+
+def test_several_clocks_read_around_the_same_calls() -> None:
+    wall, cpu = [0.0], [0.0]
+    calls: list[str] = []
+
+    def make(name: str, wall_s: float, cpu_s: float) -> Any:
+        def fn() -> None:
+            calls.append(name)
+            wall[0] += wall_s
+            cpu[0] += cpu_s
+
+        return fn
+
+    result = time_interleaved_clocks(
+        {"a": make("a", 0.004, 0.002), "b": make("b", 0.001, 0.003)},
+        {"wall": lambda: wall[0], "cpu": lambda: cpu[0]},
+        repeats=3,
+        warmup=1,
+    )
+    assert len(calls) == 8  # one warm-up round and three timed rounds, not a set per clock
+    assert result["wall"]["a"].samples == pytest.approx((4.0, 4.0, 4.0))
+    assert result["cpu"]["a"].samples == pytest.approx((2.0, 2.0, 2.0))
+    assert result["wall"]["b"].median_ms == pytest.approx(1.0)
+    assert result["cpu"]["b"].median_ms == pytest.approx(3.0)
+    with pytest.raises(ArchsmithError, match="clock"):
+        time_interleaved_clocks({"a": lambda: None}, {}, repeats=1, warmup=0)
 
 
 def test_timing_result_single_sample() -> None:

@@ -23,7 +23,7 @@ from archsmith.bench.registry import (
 )
 from archsmith.bench.report import format_rows_table, jsonable, write_json
 from archsmith.bench.runner import format_machine, run_bench
-from archsmith.bench.timing import TimingResult, time_interleaved
+from archsmith.bench.timing import TimingResult, time_interleaved, time_interleaved_clocks
 
 __all__ = [
     "CASE_MODULES",
@@ -45,6 +45,7 @@ __all__ = [
     "require_anchor",
     "run_bench",
     "time_interleaved",
+    "time_interleaved_clocks",
     "unregister_bench",
     "write_json",
 ]

@@ -68,7 +68,7 @@ from torch.utils.checkpoint import checkpoint
 
 from archsmith.bench.anchors import AnchorMissing, anchor_missing_row, require_anchor
 from archsmith.bench.registry import BenchContext, register_bench
-from archsmith.bench.timing import TimingResult, time_interleaved
+from archsmith.bench.timing import TimingResult, time_interleaved_clocks
 from archsmith.cost import measure
 from archsmith.reversible import (
     AdditiveCoupling,
@@ -307,10 +307,12 @@ def _group_rows(
             row = anchor_missing_row(missing.package, model=model, impl=impl, depth=depth)
             rows.append({**row, "note": f"{missing.package} {missing.reason}"})
     steps = {impl: _step(m, x, weight) for impl, m in modules.items()}
-    wall = time_interleaved(steps, repeats=ctx.repeats, warmup=ctx.warmup)
-    # CPU time of the whole process (every thread): robust to other jobs on a shared machine,
-    # and it shows what an overlapped backward costs in total
-    cpu = time_interleaved(steps, repeats=ctx.repeats, warmup=0, clock=time.process_time)
+    # wall time, and CPU time of the whole process (every thread) around the same calls: the
+    # latter is robust to other jobs on a shared machine, and it shows what an overlapped
+    # backward costs in total
+    clocks = {"wall": time.perf_counter, "cpu": time.process_time}
+    timed = time_interleaved_clocks(steps, clocks, repeats=ctx.repeats, warmup=ctx.warmup)
+    wall, cpu = timed["wall"], timed["cpu"]
     reference = _gradients(modules["plain"], x, weight, params) if "plain" in modules else None
     for impl, module in modules.items():
         cost = measure(
