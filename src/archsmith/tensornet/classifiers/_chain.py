@@ -24,7 +24,7 @@ import torch
 
 from archsmith.tensornet.core.contract import contract
 
-__all__ = ["mps_logits", "rescale", "side_vectors", "tree_product"]
+__all__ = ["mean_square_weight", "mps_logits", "rescale", "side_vectors", "tree_product"]
 
 
 def rescale(t: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,3 +116,27 @@ def mps_logits(cores: Sequence[torch.Tensor], phi: torch.Tensor, label_site: int
     left, right, log_scale = side_vectors(cores, phi, label_site)
     value = contract("ba,bs,ascd,bd->bc", left, phi[:, label_site], cores[label_site], right)
     return value * log_scale.exp()[:, None]
+
+
+def mean_square_weight(cores: Sequence[torch.Tensor], label_site: int) -> torch.Tensor:
+    """``||W||^2 / d^N``: the squared Frobenius norm of the full weight tensor (summed over
+    labels) divided by the number ``d^N`` of its entries per label.
+
+    The MPS is contracted with itself site by site, ``E <- E . sum_s A^s (x) A^s / d``, a
+    ``[D, D]`` environment per bond (``O(N D^3 d)``), rescaled like the chain (exactly, with a
+    detached factor). The identity initialisation gives about ``C``.
+
+    Args:
+        cores: as in :func:`side_vectors`.
+
+    Returns:
+        a scalar.
+    """
+    env = cores[0].new_ones(1, 1)
+    log_scale = cores[0].new_zeros(())
+    for j, core in enumerate(cores):
+        d = core.shape[1]
+        pattern = "ab,asld,bsle->de" if j == label_site else "ab,asd,bse->de"
+        env, logs = rescale(torch.einsum(pattern, env, core, core) / d, (0, 1))
+        log_scale = log_scale + logs
+    return env.reshape(()) * log_scale.exp()

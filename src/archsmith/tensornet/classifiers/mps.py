@@ -23,7 +23,7 @@ from archsmith.errors import ArchsmithError
 from archsmith.layers.aux_loss import LossFn
 from archsmith.options import Range
 from archsmith.registry import register_model
-from archsmith.tensornet.classifiers._chain import mps_logits
+from archsmith.tensornet.classifiers._chain import mean_square_weight, mps_logits
 from archsmith.tensornet.classifiers.feature_map import LOCAL_DIM, local_feature_map
 
 __all__ = ["MPSClassifier", "mps", "pixel_path"]
@@ -42,6 +42,12 @@ class MPSClassifier(nn.Module):
             ``"l1"`` divides the paper's unit vectors by ``cos + sin``, which leaves every
             prediction of given weights unchanged and makes the identity initialisation exact.
         init_std: standard deviation of the noise added to the identity initialisation.
+        norm_penalty: ``lambda``; in ``"gd"`` mode the training loss gains
+            ``lambda ||W||^2 / d^N`` (:meth:`mean_square_weight`), the ridge penalty of the model
+            ``f = W . Phi``, linear in its full weight tensor. It regularises the function, not
+            the cores' gauge-dependent entries (which the trainer's weight decay shrinks), and
+            pulls the MPS towards the minimum-norm fit of a kernel machine with the product
+            kernel ``prod_j phi(x_j) . phi(x'_j)``.
         train_mode: ``"gd"``: :meth:`training_loss` is the task loss and the trainer's
             optimizer updates every site; ``"dmrg"``: each training batch runs one DMRG sweep
             (:func:`~archsmith.tensornet.classifiers.dmrg.dmrg_sweep`) with the options below
@@ -72,6 +78,7 @@ class MPSClassifier(nn.Module):
         local_dim: int = LOCAL_DIM,
         order: Sequence[int] | None = None,
         init_std: float = 1e-2,
+        norm_penalty: float = 0.0,
         train_mode: Literal["gd", "dmrg"] = "gd",
         dmrg_lr: float = 1.0,
         dmrg_steps: int = 2,
@@ -96,6 +103,7 @@ class MPSClassifier(nn.Module):
         # site j reads input feature order[j]; not persistent: the spec's options rebuild it
         self.order: torch.Tensor
         self.register_buffer("order", perm, persistent=False)
+        self.norm_penalty = norm_penalty
         self.train_mode = train_mode
         self.dmrg_lr, self.dmrg_steps, self.dmrg_cutoff = dmrg_lr, dmrg_steps, dmrg_cutoff
         self.dmrg_ridge = dmrg_ridge
@@ -127,6 +135,10 @@ class MPSClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return mps_logits(list(self.cores), self.features(x), self.label_site)
 
+    def mean_square_weight(self) -> torch.Tensor:
+        """``||W||^2 / d^N`` (a scalar), see :func:`~._chain.mean_square_weight`."""
+        return mean_square_weight(list(self.cores), self.label_site)
+
     def training_loss(self, x: torch.Tensor, y: torch.Tensor, task_loss: LossFn) -> torch.Tensor:
         """The trainer's objective for one batch (see :func:`archsmith.layers.aux_loss`).
 
@@ -135,10 +147,13 @@ class MPSClassifier(nn.Module):
         trainer's optimizer leaves them alone.
         """
         if self.train_mode == "gd":
-            return task_loss(self(x), y)
+            loss = task_loss(self(x), y)
+            if self.norm_penalty:
+                loss = loss + self.norm_penalty * self.mean_square_weight()
+            return loss
         from archsmith.tensornet.classifiers.dmrg import dmrg_sweep
 
-        loss = dmrg_sweep(
+        swept = dmrg_sweep(
             self,
             x,
             y,
@@ -149,7 +164,7 @@ class MPSClassifier(nn.Module):
             ridge=self.dmrg_ridge,
         )
         # a leaf outside the model: backward() works and every parameter's grad stays None
-        return torch.tensor(loss) + torch.zeros((), requires_grad=True)
+        return torch.tensor(swept) + torch.zeros((), requires_grad=True)
 
     def extra_repr(self) -> str:
         return (
@@ -194,6 +209,7 @@ def mps(
     local_dim: Annotated[int, Range(min=2)] = LOCAL_DIM,
     pixel_order: Literal["row", "snake", "column"] = "row",
     init_std: Annotated[float, Range(min=0.0)] = 1e-2,
+    norm_penalty: Annotated[float, Range(min=0.0)] = 0.0,
     train_mode: Literal["gd", "dmrg"] = "gd",
     dmrg_lr: Annotated[float, Range(min=0.0, min_inclusive=False)] = 1.0,
     dmrg_steps: Annotated[int, Range(min=1)] = 2,
@@ -211,6 +227,7 @@ def mps(
         local_dim=local_dim,
         order=pixel_path(in_shape, pixel_order),
         init_std=init_std,
+        norm_penalty=norm_penalty,
         train_mode=train_mode,
         dmrg_lr=dmrg_lr,
         dmrg_steps=dmrg_steps,
