@@ -161,3 +161,24 @@ def test_bad_weights_option() -> None:
         TrainConfig(weights="mean")  # type: ignore[arg-type]
     with pytest.raises(ArchsmithError, match="swa_start"):
         TrainConfig(swa_start=1.0)
+
+
+def test_on_fit_start_runs_once_on_a_fresh_run_and_not_on_resume(tmp_path) -> None:
+    model, task, cfg = small_run(tmp_path, "hook")
+    seen: list[object] = []
+    first_weight: list[torch.Tensor] = []
+
+    def on_fit_start(t: object) -> None:
+        seen.append(t)
+        # before the first step: the weights are still the initial ones
+        first_weight.append(next(model.parameters()).detach().clone())
+
+    initial = next(model.parameters()).detach().clone()
+    model.on_fit_start = on_fit_start  # type: ignore[attr-defined]
+    cfg = TrainConfig(epochs=2, batch_size=128, lr=1e-2, seed=3)
+    fit(model, task, cfg, out_dir=tmp_path / "run", progress=False)
+    assert seen == [task]
+    assert torch.equal(first_weight[0], initial)
+    more = TrainConfig(epochs=3, batch_size=128, lr=1e-2, seed=3)
+    fit(model, task, more, out_dir=tmp_path / "run", resume=True, progress=False)
+    assert seen == [task]  # resuming keeps the trained weights: no second initialisation

@@ -208,6 +208,10 @@ def fit(
         progress: show a live progress bar with the loss and validation metric.
         callbacks: called after each epoch, once its checkpoint is written.
 
+    A model that defines ``on_fit_start(task)`` (as Lightning's hook of that name) has it called
+    once before the first step of a fresh run, not on resume: the place for a data-fitted
+    initialisation (e.g. the tree tensor network's ``init="isometries"``).
+
     On return ``model`` holds the best weights.
     """
     config = config or TrainConfig()
@@ -243,6 +247,9 @@ def fit(
     else:
         seed_rng = torch.Generator().manual_seed(config.seed)
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=seed_rng)))
+        on_fit_start = getattr(model, "on_fit_start", None)
+        if callable(on_fit_start):
+            on_fit_start(task)
     if run is not None:
         run.mkdir(parents=True, exist_ok=True)
         if spec is not None and not resume:

@@ -17,7 +17,7 @@ parameter and contracted by one batched einsum.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import torch
 from torch import nn
@@ -28,6 +28,9 @@ from archsmith.registry import register_model
 from archsmith.tensornet.classifiers._chain import rescale
 from archsmith.tensornet.classifiers.feature_map import LOCAL_DIM, local_feature_map
 from archsmith.tensornet.core.contract import contract
+
+if TYPE_CHECKING:
+    from archsmith.tasks import Task
 
 __all__ = ["TTNClassifier", "fit_isometries", "tree_levels", "ttn"]
 
@@ -70,6 +73,9 @@ class TTNClassifier(nn.Module):
         feature_scale, feature_norm: the local feature map (see
             :func:`~archsmith.tensornet.classifiers.feature_map.local_feature_map`).
         init_std: standard deviation of the noise added to the initial nodes.
+        init: ``"random"`` (the initialisation below) or ``"isometries"``: the trainer's
+            :meth:`on_fit_start` sets the inner nodes from the training inputs with
+            :func:`fit_isometries` before the first step.
 
     Node tensors of level ``k``: ``nodes[k]: [h_k, w_k, D_in, D_in, D_out]`` (one per merged
     pair). The tree counterpart of the MPS's identity initialisation: every inner node maps any
@@ -91,9 +97,13 @@ class TTNClassifier(nn.Module):
         feature_scale: float = 1.0,
         feature_norm: Literal["l2", "l1"] = "l1",
         init_std: float = 1e-2,
+        init: Literal["random", "isometries"] = "random",
     ) -> None:
         super().__init__()
+        if init not in ("random", "isometries"):
+            raise ArchsmithError(f"ttn: init must be 'random' or 'isometries', got {init!r}")
         self.height, self.width, self.num_classes, self.chi = height, width, num_classes, chi
+        self.init = init
         self.feature_scale, self.feature_norm = feature_scale, feature_norm
         self.levels = tree_levels(height, width)
         nodes = []
@@ -145,10 +155,16 @@ class TTNClassifier(nn.Module):
             log_scale = log_scale + logs.sum((1, 2))
         return grid[:, 0, 0] * log_scale.exp()[:, None]
 
+    def on_fit_start(self, task: Task) -> None:
+        """Called by :func:`archsmith.train.fit` before a fresh run: with ``init="isometries"``,
+        :func:`fit_isometries` on the task's training inputs (labels unused)."""
+        if self.init == "isometries":
+            fit_isometries(self, task.train.x)
+
     def extra_repr(self) -> str:
         return (
             f"grid={self.height}x{self.width}, classes={self.num_classes}, chi={self.chi}, "
-            f"levels={len(self.levels)}"
+            f"levels={len(self.levels)}, init={self.init}"
         )
 
 
@@ -195,8 +211,11 @@ def ttn(
     feature_scale: Annotated[float, Range(min=0.0, min_inclusive=False)] = 1.0,
     feature_norm: Literal["l2", "l1"] = "l1",
     init_std: Annotated[float, Range(min=0.0)] = 1e-2,
+    init: Literal["random", "isometries"] = "random",
 ) -> nn.Module:
-    """Tree tensor network classifier over the pixel grid (Huggins et al. 2019)."""
+    """Tree tensor network classifier over the pixel grid (Huggins et al. 2019); ``init=
+    "isometries"`` fits the inner nodes to the training inputs before training (Stoudenmire
+    2018)."""
     if len(in_shape) == 3 and in_shape[0] == 1:
         height, width = in_shape[1], in_shape[2]
     elif len(in_shape) == 1:
@@ -211,4 +230,5 @@ def ttn(
         feature_scale=feature_scale,
         feature_norm=feature_norm,
         init_std=init_std,
+        init=init,
     )
