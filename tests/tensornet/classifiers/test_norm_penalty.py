@@ -6,6 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from archsmith.errors import ArchsmithError
+from archsmith.registry import create_model
+from archsmith.tasks import get_task
 from archsmith.tensornet.classifiers import MPSClassifier
 from archsmith.tensornet.classifiers._chain import mean_square_weight
 from helpers import rel_err
@@ -56,3 +59,11 @@ def test_training_loss_adds_the_penalty() -> None:
     assert rel_err(model.training_loss(x, y, ce), expected) < 1e-12
     model.norm_penalty = 0.0
     assert rel_err(model.training_loss(x, y, ce), ce(model(x), y)) < 1e-12
+
+
+def test_norm_penalty_option_is_validated() -> None:
+    task = get_task("digits")
+    model = create_model("mps", task=task, chi=2, norm_penalty=0.01)
+    assert isinstance(model, MPSClassifier) and model.norm_penalty == 0.01
+    with pytest.raises(ArchsmithError, match="norm_penalty"):
+        create_model("mps", task=task, chi=2, norm_penalty=-1.0)

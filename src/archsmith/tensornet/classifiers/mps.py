@@ -33,7 +33,7 @@ class MPSClassifier(nn.Module):
     """An MPS of ``num_sites`` sites, bond dimension ``chi`` and a label index on one site.
 
     Args:
-        num_sites: ``N``, one site per input feature (pixels in row-major order).
+        num_sites: ``N``, one site per input feature.
         num_classes: ``C``, the dimension of the label index.
         chi: bond dimension of every inner bond (the two outer bonds have dimension 1).
         label_site: the site that carries the label index (default ``N // 2``).
@@ -41,6 +41,10 @@ class MPSClassifier(nn.Module):
             :func:`~archsmith.tensornet.classifiers.feature_map.local_feature_map`); the default
             ``"l1"`` divides the paper's unit vectors by ``cos + sin``, which leaves every
             prediction of given weights unchanged and makes the identity initialisation exact.
+        local_dim: ``d``, the local dimension of the feature map (``2``: the paper's
+            ``[cos, sin]``; more: its binomial generalisation, see ``local_feature_map``).
+        order: the input feature each site reads, in chain order (default: row-major; the
+            factory's ``pixel_order`` builds it with :func:`pixel_path`).
         init_std: standard deviation of the noise added to the identity initialisation.
         norm_penalty: ``lambda``; in ``"gd"`` mode the training loss gains
             ``lambda ||W||^2 / d^N`` (:meth:`mean_square_weight`), the ridge penalty of the model
