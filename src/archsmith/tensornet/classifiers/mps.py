@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import torch
 from torch import nn
@@ -25,6 +25,9 @@ from archsmith.options import Range
 from archsmith.registry import register_model
 from archsmith.tensornet.classifiers._chain import mean_square_weight, mps_logits
 from archsmith.tensornet.classifiers.feature_map import LOCAL_DIM, local_feature_map
+
+if TYPE_CHECKING:
+    from archsmith.tasks import Task
 
 __all__ = ["MPSClassifier", "mps", "pixel_path"]
 
@@ -52,6 +55,11 @@ class MPSClassifier(nn.Module):
             the cores' gauge-dependent entries (which the trainer's weight decay shrinks), and
             pulls the MPS towards the minimum-norm fit of a kernel machine with the product
             kernel ``prod_j phi(x_j) . phi(x'_j)``.
+        init: ``"identity"`` (below) or ``"kernel"``: before training, the trainer's
+            :meth:`on_fit_start` sets the sites to the kernel ridge solution of the feature map
+            on the training set, truncated to ``chi``
+            (:func:`~archsmith.tensornet.classifiers.kernel_init.fit_kernel_ridge`, with ridge
+            ``kernel_ridge``); use unit (``"l2"``) features and ``chi`` of 32 or more with it.
         train_mode: ``"gd"``: :meth:`training_loss` is the task loss and the trainer's
             optimizer updates every site; ``"dmrg"``: each training batch runs one DMRG sweep
             (:func:`~archsmith.tensornet.classifiers.dmrg.dmrg_sweep`) with the options below
@@ -83,6 +91,8 @@ class MPSClassifier(nn.Module):
         order: Sequence[int] | None = None,
         init_std: float = 1e-2,
         norm_penalty: float = 0.0,
+        init: Literal["identity", "kernel"] = "identity",
+        kernel_ridge: float = 1e-2,
         train_mode: Literal["gd", "dmrg"] = "gd",
         dmrg_lr: float = 1.0,
         dmrg_steps: int = 2,
@@ -108,6 +118,9 @@ class MPSClassifier(nn.Module):
         self.order: torch.Tensor
         self.register_buffer("order", perm, persistent=False)
         self.norm_penalty = norm_penalty
+        if init not in ("identity", "kernel"):
+            raise ArchsmithError(f"mps: init must be 'identity' or 'kernel', got {init!r}")
+        self.init, self.kernel_ridge = init, kernel_ridge
         self.train_mode = train_mode
         self.dmrg_lr, self.dmrg_steps, self.dmrg_cutoff = dmrg_lr, dmrg_steps, dmrg_cutoff
         self.dmrg_ridge = dmrg_ridge
@@ -138,6 +151,14 @@ class MPSClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return mps_logits(list(self.cores), self.features(x), self.label_site)
+
+    def on_fit_start(self, task: Task) -> None:
+        """Called by :func:`archsmith.train.fit` before a fresh run: with ``init="kernel"``, the
+        kernel ridge initialisation on the task's training set."""
+        if self.init == "kernel":
+            from archsmith.tensornet.classifiers.kernel_init import fit_kernel_ridge
+
+            fit_kernel_ridge(self, task.train.x, task.train.y, ridge=self.kernel_ridge)
 
     def mean_square_weight(self) -> torch.Tensor:
         """``||W||^2 / d^N`` (a scalar), see :func:`~._chain.mean_square_weight`."""
@@ -173,7 +194,7 @@ class MPSClassifier(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"sites={self.num_sites}, classes={self.num_classes}, chi={self.chi}, "
-            f"label_site={self.label_site}, train_mode={self.train_mode!r}"
+            f"label_site={self.label_site}, init={self.init!r}, train_mode={self.train_mode!r}"
         )
 
 
@@ -209,18 +230,24 @@ def mps(
     chi: Annotated[int, Range(min=1)] = 10,
     label_site: Annotated[int, Range(min=0)] | None = None,
     feature_scale: Annotated[float, Range(min=0.0, min_inclusive=False)] = 1.0,
-    feature_norm: Literal["l2", "l1"] = "l1",
+    feature_norm: Literal["l2", "l1"] | None = None,
     local_dim: Annotated[int, Range(min=2)] = LOCAL_DIM,
     pixel_order: Literal["row", "snake", "column"] = "row",
     init_std: Annotated[float, Range(min=0.0)] = 1e-2,
     norm_penalty: Annotated[float, Range(min=0.0)] = 0.0,
+    init: Literal["identity", "kernel"] = "identity",
+    kernel_ridge: Annotated[float, Range(min=0.0, min_inclusive=False)] = 1e-2,
     train_mode: Literal["gd", "dmrg"] = "gd",
     dmrg_lr: Annotated[float, Range(min=0.0, min_inclusive=False)] = 1.0,
     dmrg_steps: Annotated[int, Range(min=1)] = 2,
     dmrg_cutoff: Annotated[float, Range(min=0.0, max=1.0)] = 0.0,
     dmrg_ridge: Annotated[float, Range(min=0.0, min_inclusive=False)] | None = 1.0,
 ) -> nn.Module:
-    """MPS classifier with a cos/sin feature map (Stoudenmire & Schwab 2016)."""
+    """MPS classifier with a cos/sin feature map (Stoudenmire & Schwab 2016). ``feature_norm``
+    defaults to ``"l1"`` (exact identity initialisation), or ``"l2"`` with ``init="kernel"`` (the
+    kernel of unit features weighs every sample alike)."""
+    if feature_norm is None:
+        feature_norm = "l2" if init == "kernel" else "l1"
     return MPSClassifier(
         math.prod(in_shape),
         num_outputs,
@@ -232,6 +259,8 @@ def mps(
         order=pixel_path(in_shape, pixel_order),
         init_std=init_std,
         norm_penalty=norm_penalty,
+        init=init,
+        kernel_ridge=kernel_ridge,
         train_mode=train_mode,
         dmrg_lr=dmrg_lr,
         dmrg_steps=dmrg_steps,
