@@ -47,30 +47,46 @@ def test_params_are_the_modules_counts(tiny: None) -> None:
     rows = bench.tensornet_rows(_ctx())
     for row in rows:
         if row["impl"] == "tt":
-            assert row["params"] == TTLinear.param_count(64, 64, row["rank"])
+            layout = row["layout"]
+            assert row["params"] == TTLinear.param_count(64, 64, row["rank"], layout=layout)
         if row["impl"] == "btt":
             assert row["params"] == BTTLinear.param_count(64, 64, row["rank"])
             # two batched matmuls: one multiply-add per weight and row
             assert math.isclose(row["flops_vs_dense"], 1 / row["compression"], rel_tol=1e-12)
         if row["impl"] == "tt":
-            # 64 = 8 x 8, two cores: x . G2 . G1 costs 4 B a^3 r; rebuilding costs
-            # 2 a^4 r + 2 B a^4 (opt_einsum's path is the cheaper; the layer rebuilds when
-            # that costs at most twice the path)
-            a, b, r = 8, bench.BATCH, row["rank"]
-            rebuild = 2 * a**4 * r + 2 * b * a**4
-            path = min(4 * b * a**3 * r, rebuild)
+            b, r = bench.BATCH, row["rank"]
+            if row["layout"] == "balanced":
+                # 64 = 8 x 8, two cores: x . G2 . G1 costs 4 B a^3 r; rebuilding costs
+                # 2 a^4 r + 2 B a^4
+                a = 8
+                rebuild = 2 * a**4 * r + 2 * b * a**4
+                path = min(4 * b * a**3 * r, rebuild)
+            else:
+                # in (2, 32), out (32, 2): 2 B r (2 N + 2 M); rebuilding multiplies [64, r] by
+                # [r, 64], then the dense matmul
+                rebuild = 2 * 64 * r * 64 + 2 * b * 64 * 64
+                path = 2 * b * r * (2 * 64 + 2 * 64)
+            # the layer rebuilds when that costs at most twice the path
             taken = rebuild if rebuild <= 2 * path else path
             assert math.isclose(row["flops_vs_dense"], taken / (2 * b * 64 * 64), rel_tol=1e-12)
     # tt ranks come from the compression levels: within size^2 / level weights
-    tt_ranks = sorted(r["rank"] for r in rows if r["impl"] == "tt")
-    assert tt_ranks == sorted(
-        {TTLinear.rank_for_params(64, 64, 64 * 64 // c, bias=False) for c in (4, 16)}
-    )
+    for layout in ("balanced", "fast"):
+        tt_ranks = sorted(r["rank"] for r in rows if r.get("layout") == layout)
+        assert tt_ranks == sorted(
+            {
+                TTLinear.rank_for_params(64, 64, 64 * 64 // c, bias=False, layout=layout)
+                for c in (4, 16)
+            }
+        )
 
 
 def test_tltorch_rows_match_their_archsmith_row(tiny: None) -> None:
     rows = bench.tensornet_rows(_ctx())
-    by_key = {f"{r['impl']} r={r['rank']}": r for r in rows if r["impl"] in ("tt", "btt")}
+    by_key = {
+        f"{r['impl']}{'/' + r['layout'] if 'layout' in r else ''} r={r['rank']}": r
+        for r in rows
+        if r["impl"] in ("tt", "btt")
+    }
     tl_rows = [r for r in rows if r["impl"].startswith("tltorch_")]
     assert len(tl_rows) == 3 * len(by_key)
     for row in tl_rows:
