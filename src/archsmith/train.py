@@ -210,7 +210,9 @@ def fit(
 
     A model that defines ``on_fit_start(task)`` (as Lightning's hook of that name) has it called
     once before the first step of a fresh run, not on resume: the place for a data-fitted
-    initialisation (e.g. the tree tensor network's ``init="isometries"``).
+    initialisation (e.g. the tree tensor network's ``init="isometries"``). Such a model
+    re-initialises on every fresh ``fit``: to fine-tune trained weights, set its ``init`` back
+    to the default first.
 
     On return ``model`` holds the best weights.
     """

@@ -189,6 +189,26 @@ def test_input_without_grad_and_frozen_parameters() -> None:
     assert frozen.grad is None
 
 
+@pytest.mark.parametrize("overlap", [False, True])
+def test_parameter_frozen_between_forward_and_backward(overlap: bool) -> None:
+    seq, x = stack("additive", 3, p=0.0, dtype=torch.float64)
+    seq.overlap = overlap
+    frozen = seq.couplings[1].f[0].weight  # type: ignore[index,union-attr]
+    twin = set_reversible(copy.deepcopy(seq), False)
+    twin_frozen = twin.couplings[1].f[0].weight  # type: ignore[index,union-attr]
+    grads = []
+    for module, weight in ((seq, frozen), (twin, twin_frozen)):
+        leaf = x.clone().requires_grad_()
+        loss = module(leaf).square().sum()
+        weight.requires_grad_(False)  # after the forward, before the backward
+        loss.backward()
+        grads.append([leaf.grad] + [p.grad for p in module.parameters()])
+    for got, want in zip(*grads, strict=True):
+        assert (got is None) == (want is None)
+        if got is not None and want is not None:
+            assert rel_err(got, want) < 1e-10
+
+
 def test_autograd_grad_and_no_grad_inference() -> None:
     seq, x = stack("mbconv2d", 2, p=0.0, dtype=torch.float64)
     leaf = x.clone().requires_grad_()

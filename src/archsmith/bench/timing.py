@@ -119,7 +119,8 @@ def time_interleaved_clocks(
             fns[name]()
             if sync is not None:
                 sync()
-            for (clock_name, read), start in zip(readers, starts, strict=True):
+            # read back in reverse so the intervals nest: the last clock's holds no other reads
+            for (clock_name, read), start in reversed(list(zip(readers, starts, strict=True))):
                 samples[clock_name][name].append((read() - start) * 1e3)
     return {
         c: {name: TimingResult.from_samples(samples[c][name]) for name in names} for c in clocks

@@ -7,8 +7,9 @@ buffers to snapshot). Walking the module tree for each of those, block by block,
 much as the arithmetic of a small Transformer block; :func:`plan_blocks` walks it once, in
 forward, and the backward reads the lists.
 
-The plan describes the modules as they are at forward time (which parameters require grad,
-which modules are in training mode), which is what the backward of that forward must use.
+The plan describes the modules as they are at forward time (which modules are in training
+mode, which parameters may need gradients); the backward still skips a parameter frozen since
+(``requires_grad`` switched off between forward and backward), as plain autograd does.
 """
 
 from __future__ import annotations

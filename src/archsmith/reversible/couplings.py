@@ -355,8 +355,11 @@ class MultiSplitCoupling(Coupling):
         pairs: list[tuple[Tensor, Tensor]] = []
         for update in pending:  # from the last update: grads[i] is final when f_i is reached
             i, others, h = update.part, update.others, update.h
+            # the plan is taken in forward: a parameter frozen since then gets no gradient
             params = (
-                list(fn_params[i]) if fn_params is not None else trainable_parameters(self.fns[i])
+                [p for p in fn_params[i] if p.requires_grad]
+                if fn_params is not None
+                else trainable_parameters(self.fns[i])
             )
             inputs = ([others] if others is not None else []) + params
             if not inputs or not h.requires_grad:

@@ -10,8 +10,9 @@ import torch
 from archsmith.errors import ArchsmithError
 from archsmith.registry import create_model
 from archsmith.tasks import get_task
-from archsmith.tensornet.classifiers.kernel_init import fit_kernel_ridge
+from archsmith.tensornet.classifiers.kernel_init import fit_kernel_ridge, kernel_ridge_alpha
 from archsmith.tensornet.classifiers.mps import MPSClassifier
+from archsmith.train import TrainConfig, fit
 from tensornet.classifiers.reference import feature, product_state
 
 SITES, CLASSES, SAMPLES, RIDGE = 6, 3, 24, 1e-2
@@ -98,3 +99,66 @@ def test_bad_options_are_one_clear_error() -> None:
         fit_kernel_ridge(MPSClassifier(SITES, CLASSES, chi=2), x, y, ridge=0.0)
     with pytest.raises(ArchsmithError, match="needs an MPSClassifier"):
         fit_kernel_ridge(torch.nn.Linear(2, 2), x, y)
+
+
+def test_leave_one_out_outputs_match_refitting_without_the_sample() -> None:
+    x, y = _data(4)
+    phi = feature(x)
+    _, held_out = kernel_ridge_alpha(phi, y, CLASSES, RIDGE)
+    for i in (0, 7, 23):
+        keep = torch.arange(SAMPLES) != i
+        alpha_i, _ = kernel_ridge_alpha(phi[keep], y[keep], CLASSES, RIDGE)
+        kernel_row = (phi[i][None] * phi[keep]).sum(-1).prod(-1)  # [n - 1]
+        assert torch.allclose(held_out[i], kernel_row @ alpha_i, rtol=1e-8, atol=1e-10)
+
+
+def test_temperature_stays_finite_when_the_fit_separates_the_training_set() -> None:
+    x, y = _data(0)
+    model = MPSClassifier(SITES, CLASSES, chi=16, label_site=2, feature_norm="l2").double()
+    fit_kernel_ridge(model, x, y, ridge=RIDGE)
+    train_logits = model(x)
+    assert train_logits.argmax(1).eq(y).all()  # the exact fit separates every sample ...
+    # ... so a temperature fitted on these outputs would run to its bound (1e4); the
+    # leave-one-out outputs keep it moderate
+    assert train_logits.abs().max() < 1e3
+
+
+def test_bonds_the_data_cannot_fill_stay_zero() -> None:
+    x, y = _data(0)
+    model = MPSClassifier(SITES, CLASSES, chi=16, label_site=3, feature_norm="l2").double()
+    fit_kernel_ridge(model, x[:5], y[:5], ridge=RIDGE)  # 5 samples: rank <= 5 at every cut
+    for core in list(model.cores)[1:3]:
+        live = core.detach().flatten(0, -2).norm(dim=0) > 0
+        assert int(live.sum()) <= 5
+
+
+def test_class_default_feature_norm_follows_init() -> None:
+    assert MPSClassifier(4, 2, init="kernel").feature_norm == "l2"
+    assert MPSClassifier(4, 2).feature_norm == "l1"
+    assert MPSClassifier(4, 2, init="kernel", feature_norm="l1").feature_norm == "l1"
+
+
+def test_fit_runs_the_kernel_start() -> None:
+    task = get_task("digits")
+    model = create_model("mps", task=task, chi=8, init="kernel", feature_scale=0.6)
+    reference = create_model("mps", task=task, chi=8, init="kernel", feature_scale=0.6)
+    fit_kernel_ridge(reference, task.train.x, task.train.y)
+    fit(model, task, TrainConfig(epochs=1, batch_size=256, lr=1e-12), progress=False)
+    # a vanishing step size: the trained sites are the kernel start
+    for got, want in zip(model.cores, reference.cores, strict=True):
+        assert torch.allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"max_samples": 0}, "max_samples"),
+        ({"y": torch.zeros(3, dtype=torch.long)}, "inputs for"),
+        ({"y": torch.full((SAMPLES,), CLASSES)}, "labels must lie"),
+    ],
+)
+def test_bad_data_is_one_clear_error(kwargs: dict[str, object], match: str) -> None:
+    x, y = _data(0)
+    args: dict[str, object] = {"x": x, "y": y, **kwargs}
+    with pytest.raises(ArchsmithError, match=match):
+        fit_kernel_ridge(MPSClassifier(SITES, CLASSES, chi=2), **args)  # type: ignore[arg-type]

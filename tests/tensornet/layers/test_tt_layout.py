@@ -8,14 +8,22 @@ from tests.helpers import rel_err
 
 from archsmith.errors import ArchsmithError
 from archsmith.tensornet.layers import TTLinear
-from archsmith.tensornet.layers.tt import fast_modes, route_flops
+from archsmith.tensornet.layers.tt import fast_modes, route_flops, tt_fast
 
 
 @pytest.mark.parametrize(
     ("n", "want"),
-    [(1024, (2, 512)), (96, (2, 48)), (75, (3, 25)), (97, (2, 49)), (2, (2, 1)), (1, (1, 1))],
+    [
+        (1024, (2, 512)),
+        (96, (2, 48)),
+        (75, (2, 38)),
+        (961, (2, 481)),
+        (97, (2, 49)),
+        (2, (2, 1)),
+        (1, (1, 1)),
+    ],
 )
-def test_fast_modes_split_off_the_smallest_factor(n: int, want: tuple[int, int]) -> None:
+def test_fast_modes_split_off_two_padding_odd_sizes(n: int, want: tuple[int, int]) -> None:
     in_modes, out_modes = fast_modes(n, n)
     assert in_modes == want
     assert out_modes == want[::-1]  # the small out mode sits on the other core
@@ -75,5 +83,9 @@ def test_fast_layout_costs_about_two_over_compression_of_dense(size: int, compre
 def test_fast_layout_rejects_explicit_modes() -> None:
     with pytest.raises(ArchsmithError, match="layout='fast'"):
         TTLinear(64, 64, layout="fast", num_cores=3)
+    with pytest.raises(ArchsmithError, match="layout='fast'"):
+        TTLinear(64, 64, layout="fast", in_modes=(4, 4, 4), out_modes=(4, 4, 4))
+    with pytest.raises(ArchsmithError, match="by definition"):
+        tt_fast(64, 64, layout="balanced")
     with pytest.raises(ArchsmithError, match="layout must be one of"):
         TTLinear(64, 64, layout="wide")  # type: ignore[arg-type]

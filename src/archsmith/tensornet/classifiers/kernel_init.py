@@ -32,6 +32,9 @@ from archsmith.errors import ArchsmithError
 
 __all__ = ["fit_kernel_ridge", "kernel_ridge_alpha"]
 
+#: eigenvalues of a cut's density matrix below this fraction of the largest count as zero
+_NULL_TOLERANCE = 1e-12
+
 
 def _gram(phi: torch.Tensor, site: int) -> torch.Tensor:
     """Site ``site``'s feature Gram matrix ``[n, n]`` (float64) of ``phi: [n, N, d]``."""
@@ -40,17 +43,23 @@ def _gram(phi: torch.Tensor, site: int) -> torch.Tensor:
 
 def kernel_ridge_alpha(
     phi: torch.Tensor, y: torch.Tensor, num_classes: int, ridge: float
-) -> torch.Tensor:
-    """``alpha = (K + ridge I)^-1 Y: [n, C]`` for the product kernel of ``phi: [n, N, d]``
-    (``K = prod_j G_j``) and one-hot targets of ``y: [n]``."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Kernel ridge regression on the product kernel of ``phi: [n, N, d]``
+    (``K = prod_j G_j``) with one-hot targets ``Y`` of ``y: [n]``.
+
+    Returns:
+        ``alpha = (K + ridge I)^-1 Y: [n, C]`` and the leave-one-out outputs ``[n, C]``, each
+        sample predicted by the machine fitted without it, in closed form:
+        ``Y_i - alpha_i / [(K + ridge I)^-1]_ii``.
+    """
     n = phi.shape[0]
     kernel = torch.ones(n, n, dtype=torch.float64)
     for j in range(phi.shape[1]):
         kernel *= _gram(phi, j)
     targets = F.one_hot(y.long(), num_classes).double()
-    eye = torch.eye(n, dtype=torch.float64)
-    alpha: torch.Tensor = torch.linalg.solve(kernel + ridge * eye, targets)
-    return alpha
+    inverse = torch.linalg.inv(kernel + ridge * torch.eye(n, dtype=torch.float64))
+    alpha = inverse @ targets
+    return alpha, targets - alpha / inverse.diagonal()[:, None]
 
 
 def _complements(phi: torch.Tensor, sites: list[int]) -> list[torch.Tensor]:
@@ -81,7 +90,11 @@ def _sweep_bases(
     for k, rest in zip(sites, _complements(phi, sites) if sites else [], strict=True):
         m = (coeffs[:, None, :] * phi[:, k].T[None, :, :]).reshape(-1, n)  # [chi_outer d, n]
         rho = m @ (rest * label_mix) @ m.T
-        basis = torch.linalg.eigh(rho).eigenvectors.flip(-1)[:, :chi]
+        values, vectors = torch.linalg.eigh(rho)
+        # directions without weight (fewer samples than chi, or a rank-deficient cut) are
+        # dropped: those bonds stay zero rather than holding arbitrary null vectors
+        kept = values > _NULL_TOLERANCE * values[-1].clamp_min(0)
+        basis = vectors[:, kept].flip(-1)[:, :chi]
         cores.append(basis.reshape(coeffs.shape[0], phi.shape[-1], -1))
         coeffs = basis.T @ m
     return cores, coeffs
@@ -100,10 +113,12 @@ def fit_kernel_ridge(
     ridge solution of its feature map, truncated to its bond dimension (module docstring).
 
     The label site is then scaled by the temperature that minimises the cross-entropy of the
-    training samples' outputs, so that gradient training can continue from it.
+    kernel machine's leave-one-out outputs on the training samples, so that gradient training
+    continues from calibrated logits.
 
     Args:
-        model: the classifier (its cores are overwritten; bonds the data cannot fill stay 0).
+        model: the classifier (its cores are overwritten; bonds the data cannot fill stay 0:
+            fewer samples than ``chi``, or cuts of lower rank).
         x: ``[n, ...]`` training inputs; y: ``[n]`` class indices.
         ridge: ``lambda``.
         max_samples: use the first this many samples (memory grows as ``n^2`` per site).
@@ -116,17 +131,25 @@ def fit_kernel_ridge(
         )
     if ridge <= 0:
         raise ArchsmithError(f"fit_kernel_ridge: ridge must be > 0, got {ridge}")
+    if max_samples < 1:
+        raise ArchsmithError(f"fit_kernel_ridge: max_samples must be >= 1, got {max_samples}")
+    if len(x) != len(y) or len(x) == 0:
+        raise ArchsmithError(f"fit_kernel_ridge: {len(x)} inputs for {len(y)} labels")
+    if int(y.min()) < 0 or int(y.max()) >= model.num_classes:
+        raise ArchsmithError(
+            f"fit_kernel_ridge: labels must lie in [0, {model.num_classes - 1}], "
+            f"got {int(y.min())}..{int(y.max())}"
+        )
     x, y = x[:max_samples], y[:max_samples].cpu()
     phi = model.features(x.to(model.cores[0].device)).double().cpu()  # [n, N, d]
     sites, label = model.num_sites, model.label_site
-    alpha = kernel_ridge_alpha(phi, y, model.num_classes, ridge)
+    alpha, held_out = kernel_ridge_alpha(phi, y, model.num_classes, ridge)
     label_mix = alpha @ alpha.T  # sums the label index out of every cut's density matrix
     left_cores, left = _sweep_bases(phi, label_mix, list(range(label)), model.chi)
     right_cores, right = _sweep_bases(phi, label_mix, list(range(sites - 1, label, -1)), model.chi)
     # the label site: W projected on both bases, [D_l, d, C, D_r]
     center = torch.einsum("an,ns,nc,bn->ascb", left, phi[:, label], alpha, right)
-    logits = torch.einsum("an,ns,ascb,bn->nc", left, phi[:, label], center, right)
-    new = [*left_cores, center * _temperature(logits, y)]
+    new = [*left_cores, center * _temperature(held_out, y)]
     new += [c.permute(2, 1, 0) for c in reversed(right_cores)]
     for param, value in zip(model.cores, new, strict=True):
         padded = torch.zeros(param.shape, dtype=torch.float64)
@@ -135,8 +158,12 @@ def fit_kernel_ridge(
 
 
 def _temperature(logits: torch.Tensor, y: torch.Tensor, steps: int = 60) -> float:
-    """The positive factor ``t`` minimising the mean cross-entropy of ``t * logits`` (a
-    one-dimensional convex problem in ``log t``, solved by golden-section search)."""
+    """The factor ``t`` in [1e-2, 1e4] minimising the mean cross-entropy of ``t * logits``.
+
+    The logits are held-out ones (leave-one-out): on the training outputs themselves a ridge
+    fit that separates every sample would drive ``t`` to the bound. The loss is convex in ``t``,
+    so unimodal in ``log t``: golden-section search on ``log t``.
+    """
     lo, hi = math.log(1e-2), math.log(1e4)
     ratio = (math.sqrt(5) - 1) / 2
 

@@ -42,8 +42,9 @@ class MPSClassifier(nn.Module):
         label_site: the site that carries the label index (default ``N // 2``).
         feature_scale, feature_norm: the local feature map (see
             :func:`~archsmith.tensornet.classifiers.feature_map.local_feature_map`); the default
-            ``"l1"`` divides the paper's unit vectors by ``cos + sin``, which leaves every
-            prediction of given weights unchanged and makes the identity initialisation exact.
+            norm is ``"l1"`` (``"l2"`` with ``init="kernel"``): it divides the paper's unit
+            vectors by ``cos + sin``, which leaves every prediction of given weights unchanged
+            and makes the identity initialisation exact.
         local_dim: ``d``, the local dimension of the feature map (``2``: the paper's
             ``[cos, sin]``; more: its binomial generalisation, see ``local_feature_map``).
         order: the input feature each site reads, in chain order (default: row-major; the
@@ -86,7 +87,7 @@ class MPSClassifier(nn.Module):
         *,
         label_site: int | None = None,
         feature_scale: float = 1.0,
-        feature_norm: Literal["l2", "l1"] = "l1",
+        feature_norm: Literal["l2", "l1"] | None = None,
         local_dim: int = LOCAL_DIM,
         order: Sequence[int] | None = None,
         init_std: float = 1e-2,
@@ -109,6 +110,10 @@ class MPSClassifier(nn.Module):
             )
         self.num_sites, self.num_classes, self.chi = num_sites, num_classes, chi
         self.label_site = label_site
+        if feature_norm is None:
+            # l1 makes the identity start exact; the kernel of unit (l2) features weighs every
+            # sample alike, where l1 scales sample n by prod_j 1 / sum_s phi_s(x_nj)
+            feature_norm = "l2" if init == "kernel" else "l1"
         self.feature_scale, self.feature_norm = feature_scale, feature_norm
         self.local_dim = local_dim
         perm = torch.arange(num_sites) if order is None else torch.as_tensor(list(order))
@@ -246,8 +251,6 @@ def mps(
     """MPS classifier with a cos/sin feature map (Stoudenmire & Schwab 2016). ``feature_norm``
     defaults to ``"l1"`` (exact identity initialisation), or ``"l2"`` with ``init="kernel"`` (the
     kernel of unit features weighs every sample alike)."""
-    if feature_norm is None:
-        feature_norm = "l2" if init == "kernel" else "l1"
     return MPSClassifier(
         math.prod(in_shape),
         num_outputs,

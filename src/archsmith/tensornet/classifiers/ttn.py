@@ -164,7 +164,7 @@ class TTNClassifier(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"grid={self.height}x{self.width}, classes={self.num_classes}, chi={self.chi}, "
-            f"levels={len(self.levels)}, init={self.init}"
+            f"levels={len(self.levels)}, init={self.init!r}"
         )
 
 

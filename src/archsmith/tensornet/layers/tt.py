@@ -45,7 +45,8 @@ __all__ = [
 #: the factorized contraction is used only while its FLOPs stay below the dense route's over this
 #: factor: its pairwise steps permute ``[B, ..., r]`` intermediates and their backward repeats
 #: that, so per FLOP it runs about half as fast as one large matmul (measured at 1024 x 1024,
-#: batch 256, ranks 8-42, by ``archsmith bench tensornet``)
+#: batch 256, ranks 8-42, by ``archsmith bench tensornet``, on einsum's three-core path; the
+#: two-matmul path of two-core layers permutes less, so for them the factor leans to dense)
 RECONSTRUCT_FACTOR = 2.0
 
 
@@ -60,31 +61,28 @@ LAYOUTS = ("balanced", "fast")
 Layout = Literal["balanced", "fast"]
 
 
-def _smallest_factor(n: int) -> int:
-    """The smallest factor of ``n`` that is at least 2 (``n`` itself when prime; 1 for 1)."""
-    return next((p for p in range(2, math.isqrt(n) + 1) if n % p == 0), n)
-
-
 def fast_modes(in_features: int, out_features: int) -> tuple[tuple[int, int], tuple[int, int]]:
     """Two-core modes whose factorized contraction is cheapest at a given rank:
-    ``in = (p, N / p)``, ``out = (M / q, q)`` with ``p``, ``q`` the smallest factors >= 2.
+    ``in = (2, N / 2)``, ``out = (M / 2, 2)``, an odd size above 3 padded by one (sizes up to 3
+    stay as they are: ``(n, 1)``).
 
-    With cores ``[1, M/q, p, r]`` and ``[r, q, N/p, 1]`` the input meets the second core first
-    (``2 B N q r`` FLOPs) and the first core next (``2 B M p r``): ``2 B r (q N + p M)`` against
-    the dense ``2 B N M``, while the weights number ``r (M p / q + q N / p) ~ r (M + N)`` - the
-    forward costs about ``2 / compression`` of dense's, where a balanced layout costs more than
-    dense below a few hundred x (Qiu et al., "Compute Better Spent", ICML 2024, section 3). The
-    matrix is a sum of ``r`` Kronecker products ``A_k [M/q, p] (x) B_k [q, N/p]``. A prime size
-    has no such split and is padded by one.
+    With cores ``[1, M/2, 2, r]`` and ``[r, 2, N/2, 1]`` the input meets the second core first
+    (``4 B N r`` FLOPs) and the first core next (``4 B M r``): ``4 B r (N + M)`` against the
+    dense ``2 B N M``, while the weights number ``r (M + N)`` - the forward costs about
+    ``2 / compression`` of dense's, where a balanced layout costs more than dense below a few
+    hundred x (Qiu et al., "Compute Better Spent", ICML 2024, section 3). A split ``(p, N/p)``
+    costs ``p / 2`` times as much, so an odd size pads to even rather than split off its
+    smallest factor. The matrix is a sum of ``r`` Kronecker products
+    ``A_k [M/2, 2] (x) B_k [2, N/2]``.
     """
 
-    def split(n: int) -> int:
-        return _smallest_factor(n if n < 4 or _smallest_factor(n) < n else n + 1)
+    def split(n: int) -> tuple[int, int]:
+        if n <= 3:
+            return n, 1
+        return 2, (n + 1) // 2
 
-    n, m = in_features, out_features
-    p, q = split(n), split(m)
-    padded_n, padded_m = (n if n % p == 0 else n + 1), (m if m % q == 0 else m + 1)
-    return (p, padded_n // p), (padded_m // q, q)
+    (p, n2), (q, m1) = split(in_features), split(out_features)
+    return (p, n2), (m1, q)
 
 
 def _modes(
@@ -97,6 +95,13 @@ def _modes(
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
     if layout not in LAYOUTS:
         raise ArchsmithError(f"TTLinear: layout must be one of {LAYOUTS}, got {layout!r}")
+    if layout == "fast" and (
+        in_modes is not None or out_modes is not None or num_cores not in (None, 2)
+    ):
+        raise ArchsmithError(
+            "TTLinear: layout='fast' chooses its own two-core modes; drop in_modes, out_modes "
+            "and num_cores (or give both modes with the default layout)"
+        )
     if in_modes is not None and out_modes is not None:
         if len(in_modes) != len(out_modes):
             raise ArchsmithError(
@@ -104,11 +109,6 @@ def _modes(
             )
         return tuple(in_modes), tuple(out_modes)
     if layout == "fast":
-        if in_modes is not None or out_modes is not None or num_cores not in (None, 2):
-            raise ArchsmithError(
-                "TTLinear: layout='fast' chooses its own two-core modes; drop in_modes, "
-                "out_modes and num_cores (or give both modes with the default layout)"
-            )
         return fast_modes(in_features, out_features)
     d = (
         len(in_modes or out_modes or ())
@@ -144,6 +144,17 @@ def route_flops(
         left *= sizes[k - 1]
         rebuild += 2 * left * full[k] * sizes[k] * full[k + 1]
     return factorized, rebuild + 2 * batch * math.prod(in_modes) * math.prod(out_modes)
+
+
+@lru_cache(maxsize=1024)
+def _two_matmuls_pay(
+    batch: int, in_modes: tuple[int, ...], out_modes: tuple[int, ...], ranks: tuple[int, ...]
+) -> bool:
+    """Whether :func:`~archsmith.tensornet.core.tt_matrix.tt_matrix_apply_two_cores` (second
+    core first) costs no more FLOPs than opt_einsum's path, which may multiply the cores first."""
+    (n1, n2), (m1, m2), (r,) = in_modes, out_modes, ranks
+    two_matmuls = 2 * batch * n1 * r * m2 * (n2 + m1)
+    return two_matmuls <= route_flops(batch, in_modes, out_modes, ranks)[0]
 
 
 def prefers_dense(
@@ -261,7 +272,9 @@ class TTLinear(TensorLinear):
             raise ArchsmithError(
                 f"TTLinear.contraction must be 'auto', 'factorized' or 'dense', got {self.contraction!r}"
             )
-        if self._second_core_first:
+        if self._second_core_first and _two_matmuls_pay(
+            x.shape[0], self.in_modes, self.out_modes, self.ranks
+        ):
             return tt_matrix_apply_two_cores(x, self.cores[0], self.cores[1])
         y = contract(self._equation, x.reshape(x.shape[0], *self.in_modes), *self.cores)
         return y.reshape(x.shape[0], self.padded_out)
@@ -342,4 +355,6 @@ class TTLinear(TensorLinear):
 def tt_fast(in_features: int, out_features: int, bias: bool = True, **options: Any) -> TTLinear:
     """``linear_layer="tt_fast"``: :class:`TTLinear` with ``layout="fast"`` (two cores whose
     contraction costs about ``2 / compression`` of the dense layer's FLOPs)."""
+    if "layout" in options:
+        raise ArchsmithError("tt_fast: the layout is 'fast' by definition; use 'tt' for others")
     return TTLinear(in_features, out_features, bias, layout="fast", **options)
