@@ -89,3 +89,11 @@ def test_fast_layout_rejects_explicit_modes() -> None:
         tt_fast(64, 64, layout="balanced")
     with pytest.raises(ArchsmithError, match="layout must be one of"):
         TTLinear(64, 64, layout="wide")  # type: ignore[arg-type]
+
+
+def test_rank_for_params_knows_the_registered_name() -> None:
+    from archsmith.tensornet.layers import rank_for_params
+
+    want = TTLinear.rank_for_params(256, 256, 4096, layout="fast")
+    assert rank_for_params("tt_fast", 256, 256, 4096) == want
+    assert TTLinear.param_count(256, 256, want, layout="fast") <= 4096

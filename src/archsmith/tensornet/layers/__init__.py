@@ -48,9 +48,12 @@ FORMATS: dict[str, type[TensorLinear]] = {
 def rank_for_params(
     fmt: str, in_features: int, out_features: int, params: int, *, bias: bool = True, **options: Any
 ) -> int:
-    """The largest uniform rank of format ``fmt`` ("tt", "mpo", "btt", "tucker", "cp") whose
-    ``(in_features, out_features)`` layer has at most ``params`` parameters (bias included when
-    ``bias``); 1 when even rank 1 does not fit. ``options`` are the format's mode options."""
+    """The largest uniform rank of format ``fmt`` ("tt", "tt_fast", "mpo", "btt", "tucker",
+    "cp") whose ``(in_features, out_features)`` layer has at most ``params`` parameters (bias
+    included when ``bias``); 1 when even rank 1 does not fit. ``options`` are the format's mode
+    options."""
+    if fmt == "tt_fast":  # the registered linear layer: TTLinear in its fast layout
+        fmt, options = "tt", {**options, "layout": "fast"}
     if fmt not in FORMATS:
         raise ArchsmithError(f"unknown tensor-network format {fmt!r}{did_you_mean(fmt, FORMATS)}")
     cls: Any = FORMATS[fmt]
