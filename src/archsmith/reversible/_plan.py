@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from archsmith.reversible._walk import submodules
+from archsmith.reversible._walk import parameters_requiring_grad, submodules
 from archsmith.reversible.couplings import Coupling, MultiSplitCoupling
 
 __all__ = ["BlockPlan", "plan_blocks"]
@@ -46,34 +46,12 @@ class BlockPlan:
     buffered: list[nn.Module]
 
 
-def _trainable(modules: Sequence[nn.Module]) -> list[Tensor]:
-    seen: set[int] = set()
-    out: list[Tensor] = []
-    for m in modules:
-        for p in m._parameters.values():
-            if p is not None and p.requires_grad and id(p) not in seen:
-                seen.add(id(p))
-                out.append(p)
-    return out
-
-
-def _walk_outside(module: nn.Module, skip: nn.Module) -> list[nn.Module]:
-    """``module`` and its descendants, not entering ``skip`` (which is listed itself)."""
-    out = [module]
-    i = 0
-    while i < len(out):
-        if out[i] is not skip:
-            out.extend([c for c in out[i]._modules.values() if c is not None])
-        i += 1
-    return out
-
-
 def _block_plan(block: Coupling) -> BlockPlan:
     fn_params: list[list[Tensor]] | None = None
     if isinstance(block, MultiSplitCoupling):
         per_fn = [submodules(fn) for fn in block.fns]
-        fn_params = [_trainable(mods) for mods in per_fn]
-        modules = _walk_outside(block, block.fns) + [m for mods in per_fn for m in mods]
+        fn_params = [parameters_requiring_grad(mods) for mods in per_fn]
+        modules = submodules(block, skip=block.fns) + [m for mods in per_fn for m in mods]
     else:
         modules = submodules(block)
     batchnorms: list[_BatchNorm] = []
@@ -87,7 +65,7 @@ def _block_plan(block: Coupling) -> BlockPlan:
                 batchnorms.append(m)
         elif any(b is not None for b in m._buffers.values()):
             buffered.append(m)
-    return BlockPlan(_trainable(modules), fn_params, batchnorms, buffered)
+    return BlockPlan(parameters_requiring_grad(modules), fn_params, batchnorms, buffered)
 
 
 def plan_blocks(
@@ -98,7 +76,7 @@ def plan_blocks(
     plans = [_block_plan(b) for b in blocks]
     seen: set[int] = set()
     params: list[Tensor] = []
-    for group in [_trainable([owner])] + [p.params for p in plans]:
+    for group in [parameters_requiring_grad([owner])] + [p.params for p in plans]:
         for p in group:
             if id(p) not in seen:
                 seen.add(id(p))

@@ -7,29 +7,37 @@ up in profiles. These walks visit the same objects without the names.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import Tensor, nn
 
-__all__ = ["submodules", "trainable_parameters"]
+__all__ = ["parameters_requiring_grad", "submodules", "trainable_parameters"]
 
 
-def submodules(module: nn.Module) -> list[nn.Module]:
+def submodules(module: nn.Module, skip: nn.Module | None = None) -> list[nn.Module]:
     """``module`` and all its descendants, breadth first (a module reachable twice is listed
-    twice: callers must not mind)."""
+    twice: callers must not mind); ``skip`` is listed but not entered."""
     out = [module]
     i = 0
     while i < len(out):
-        out.extend([c for c in out[i]._modules.values() if c is not None])
+        if out[i] is not skip:
+            out.extend([c for c in out[i]._modules.values() if c is not None])
         i += 1
     return out
 
 
-def trainable_parameters(module: nn.Module) -> list[Tensor]:
-    """The parameters of ``module`` (and descendants) that require grad, each once."""
+def parameters_requiring_grad(modules: Sequence[nn.Module]) -> list[Tensor]:
+    """The parameters held directly by ``modules`` that require grad, each once."""
     seen: set[int] = set()
     out: list[Tensor] = []
-    for m in submodules(module):
+    for m in modules:
         for p in m._parameters.values():
             if p is not None and p.requires_grad and id(p) not in seen:
                 seen.add(id(p))
                 out.append(p)
     return out
+
+
+def trainable_parameters(module: nn.Module) -> list[Tensor]:
+    """The parameters of ``module`` (and descendants) that require grad, each once."""
+    return parameters_requiring_grad(submodules(module))

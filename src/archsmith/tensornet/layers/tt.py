@@ -121,6 +121,20 @@ def _modes(
     )
 
 
+def _options_modes(
+    in_features: int, out_features: int, options: dict[str, Any]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """:func:`_modes` from a layer's keyword options (``from_linear``'s, ``max_rank``'s)."""
+    return _modes(
+        in_features,
+        out_features,
+        options.get("in_modes"),
+        options.get("out_modes"),
+        options.get("num_cores"),
+        options.get("layout", "balanced"),
+    )
+
+
 @lru_cache(maxsize=1024)
 def route_flops(
     batch: int, in_modes: tuple[int, ...], out_modes: tuple[int, ...], ranks: tuple[int, ...]
@@ -242,12 +256,6 @@ class TTLinear(TensorLinear):
             for k, (m, n) in enumerate(zip(out_m, in_m, strict=True))
         )
         self._equation = self._build_equation(len(in_m))
-        # two cores where meeting the second one first is the cheaper order: plain matmuls
-        # (tt_matrix_apply_two_cores); otherwise opt_einsum's path
-        (n1, *_), (m1, *_) = in_m, out_m
-        self._second_core_first = len(in_m) == 2 and n1 * out_m[-1] * (in_m[-1] + m1) <= (
-            in_m[-1] * m1 * (n1 + out_m[-1])
-        )
 
     @staticmethod
     def _build_equation(d: int) -> str:
@@ -272,7 +280,8 @@ class TTLinear(TensorLinear):
             raise ArchsmithError(
                 f"TTLinear.contraction must be 'auto', 'factorized' or 'dense', got {self.contraction!r}"
             )
-        if self._second_core_first and _two_matmuls_pay(
+        # two cores: plain matmuls wherever they cost no more than opt_einsum's path
+        if len(self.cores) == 2 and _two_matmuls_pay(
             x.shape[0], self.in_modes, self.out_modes, self.ranks
         ):
             return tt_matrix_apply_two_cores(x, self.cores[0], self.cores[1])
@@ -305,14 +314,7 @@ class TTLinear(TensorLinear):
     @classmethod
     def max_rank(cls, in_features: int, out_features: int, **options: Any) -> int:
         """The smallest uniform rank at which the format is exact (every bond at its cap)."""
-        in_m, out_m = _modes(
-            in_features,
-            out_features,
-            options.get("in_modes"),
-            options.get("out_modes"),
-            options.get("num_cores"),
-            options.get("layout", "balanced"),
-        )
+        in_m, out_m = _options_modes(in_features, out_features, options)
         return max(max_tt_ranks([m * n for m, n in zip(out_m, in_m, strict=True)]), default=1)
 
     @classmethod
@@ -327,14 +329,7 @@ class TTLinear(TensorLinear):
         **options: Any,
     ) -> TTLinear:
         out_f, in_f = weight.shape
-        in_m, out_m = _modes(
-            in_f,
-            out_f,
-            options.get("in_modes"),
-            options.get("out_modes"),
-            options.get("num_cores"),
-            options.get("layout", "balanced"),
-        )
+        in_m, out_m = _options_modes(in_f, out_f, options)
         padded = cls._pad_weight(weight, out_m, in_m)
         if weight_budget is not None:
             rank = tt_ranks_for_budget(interleave_modes(padded, out_m, in_m), weight_budget)
