@@ -13,9 +13,6 @@ grow with the batch or the width, and they are not counted as saved activations.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import torch
 from torch import Tensor
 
@@ -25,7 +22,7 @@ __all__ = ["RngTape"]
 class RngTape:
     """Generator states of one block, keyed by the block's own call-site numbers.
 
-    In record mode :meth:`at` captures the state before a call; in replay mode it restores the
+    In record mode :meth:`mark` captures the state before a call; in replay mode it restores the
     captured one. Replaying moves the global generators, so the caller wraps replays in
     :func:`torch.random.fork_rng` to give the surrounding code its stream back.
 
@@ -38,9 +35,13 @@ class RngTape:
         self.replay = False
         self._states: dict[int, tuple[Tensor, list[Tensor]]] = {}
 
-    @contextmanager
-    def at(self, key: int) -> Iterator[None]:
-        """Capture (record mode) or restore (replay mode) the state for call site ``key``."""
+    def mark(self, key: int) -> None:
+        """Before call site ``key``: capture the state (record mode) or restore it (replay).
+
+        A plain method, not a context manager: nothing is undone after the call, and the
+        engine reaches this once per sub-function per step (a generator-based ``with`` cost
+        more than the capture itself).
+        """
         if self.replay:
             if key not in self._states:
                 raise RuntimeError(
@@ -50,14 +51,13 @@ class RngTape:
             torch.set_rng_state(cpu)
             for device, state in zip(self.devices, cuda, strict=True):
                 torch.cuda.set_rng_state(state, device)
-        else:
-            if key in self._states:
-                raise RuntimeError(
-                    f"a coupling called sub-function {key} twice in one forward; give every "
-                    "call its own key so that backward can replay each one's random state"
-                )
-            self._states[key] = (
-                torch.get_rng_state(),
-                [torch.cuda.get_rng_state(d) for d in self.devices],
+            return
+        if key in self._states:
+            raise RuntimeError(
+                f"a coupling called sub-function {key} twice in one forward; give every "
+                "call its own key so that backward can replay each one's random state"
             )
-        yield
+        self._states[key] = (
+            torch.get_rng_state(),
+            [torch.cuda.get_rng_state(d) for d in self.devices],
+        )

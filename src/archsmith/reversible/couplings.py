@@ -27,8 +27,8 @@ its random state (dropout) in backward. The inherited :meth:`Coupling.reverse_st
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Literal, NamedTuple
 
 import torch
@@ -82,13 +82,42 @@ def part_sizes(channels: int, parts: int) -> tuple[int, ...]:
 
 
 def _through(leaf: Tensor) -> Tensor:
-    """``leaf`` behind a view when it requires grad, so modules never receive the leaf itself.
+    """``leaf`` behind a view when module hooks are installed globally, so that no module
+    receives the leaf itself.
 
-    Tools that hook module inputs for backward (``FlopCounterMode``'s module tracker, used by
-    :func:`archsmith.cost.measure`) ask the engine whether a leaf's accumulator will run, which
-    ``torch.autograd.grad`` does not support; a view is an ordinary graph node.
+    Tools that hook every module's inputs for backward (``FlopCounterMode``'s module tracker,
+    used by :func:`archsmith.cost.measure`) ask the engine whether a leaf's accumulator will
+    run, which ``torch.autograd.grad`` does not support; a view is an ordinary graph node.
+    Without such hooks the view is skipped: it costs a graph node per function per step.
     """
-    return leaf.view_as(leaf) if leaf.requires_grad else leaf
+    return leaf.view_as(leaf) if leaf.requires_grad and global_module_hooks() else leaf
+
+
+def global_module_hooks() -> bool:
+    """Forward (pre-)hooks registered for every module (``register_module_forward_hook``)."""
+    hooks = torch.nn.modules.module
+    return bool(hooks._global_forward_hooks or hooks._global_forward_pre_hooks)
+
+
+class _TapeBinding:
+    """``with``: ``block`` records or replays through ``tape``, then gets its previous tape back.
+
+    A class rather than a generator-based context manager: the engine enters one per block in
+    forward and in backward on every step.
+    """
+
+    __slots__ = ("block", "previous", "tape")
+
+    def __init__(self, block: Coupling, tape: RngTape | None) -> None:
+        self.block = block
+        self.tape = tape
+        self.previous: RngTape | None = None
+
+    def __enter__(self) -> None:
+        self.previous, self.block._rng_tape = self.block._rng_tape, self.tape
+
+    def __exit__(self, *exc: object) -> None:
+        self.block._rng_tape = self.previous
 
 
 class Coupling(nn.Module):
@@ -118,19 +147,14 @@ class Coupling(nn.Module):
         """``fn(*args)``, with the random state of call site ``key`` recorded or replayed when
         the engine runs this block (every sub-function call of one forward gets its own key)."""
         tape = self._rng_tape
-        if tape is None:
-            return fn(*args)
-        with tape.at(key):
-            return fn(*args)
+        if tape is not None:
+            tape.mark(key)
+        return fn(*args)
 
-    @contextmanager
-    def rng_tape(self, tape: RngTape | None) -> Iterator[None]:
-        """Run the block with ``tape`` recording or replaying its sub-functions' random state."""
-        previous, self._rng_tape = self._rng_tape, tape
-        try:
-            yield
-        finally:
-            self._rng_tape = previous
+    def rng_tape(self, tape: RngTape | None) -> AbstractContextManager[None]:
+        """Run the block with ``tape`` recording or replaying its sub-functions' random state
+        (``with block.rng_tape(tape): ...``)."""
+        return _TapeBinding(self, tape)
 
     def reverse_step(self, y: Tensor, dy: Tensor, *, need_input_grad: bool = True) -> ReverseStep:
         """Reconstruct the input from ``y`` and backpropagate ``dy`` through this block.
@@ -367,7 +391,11 @@ class MultiSplitCoupling(Coupling):
             got = torch.autograd.grad(h, inputs, grads[i], allow_unused=True)
             if others is not None:
                 d_others, got = got[0], got[1:]
-                if d_others is not None:
+                if d_others is None:
+                    pass
+                elif len(grads) == 2:  # one other part: no split
+                    grads[1 - i].add_(d_others)
+                else:
                     rest = [j for j in range(len(grads)) if j != i]
                     pieces = d_others.split_with_sizes(update.sizes, self.dim)
                     for j, piece in zip(rest, pieces, strict=True):

@@ -52,7 +52,7 @@ from torch.autograd.function import once_differentiable
 from archsmith.errors import ArchsmithError
 from archsmith.reversible._plan import BlockPlan, plan_blocks
 from archsmith.reversible._rng import RngTape
-from archsmith.reversible.couplings import Coupling, MultiSplitCoupling
+from archsmith.reversible.couplings import Coupling, MultiSplitCoupling, global_module_hooks
 
 __all__ = ["ReversibleSequence", "set_reversible"]
 
@@ -200,14 +200,9 @@ def _parts_layout(couplings: list[Coupling], x: Tensor) -> tuple[int, list[int]]
         sizes.add(c.sizes(x))
         if len(dims) > 1 or len(sizes) > 1:
             return None
-    if _has_global_module_hooks():
+    if global_module_hooks():
         return None
     return dims.pop(), list(sizes.pop())
-
-
-def _has_global_module_hooks() -> bool:
-    hooks = torch.nn.modules.module
-    return bool(hooks._global_forward_hooks or hooks._global_forward_pre_hooks)
 
 
 def _contiguous_parts(t: Tensor, layout: tuple[int, list[int]]) -> list[Tensor]:
@@ -295,15 +290,33 @@ class _ReversibleFunction(torch.autograd.Function):
         return (None, None, dx, *grads)
 
 
-def _replaying(c: Coupling, plan: BlockPlan, tape: RngTape | None) -> ExitStack:
-    """The context of one block's reverse step: its random state replayed, its buffers kept."""
-    stack = ExitStack()
-    if tape is not None:
-        tape.replay = True
-    stack.enter_context(c.rng_tape(tape))
-    if plan.batchnorms or plan.buffered:
-        stack.enter_context(_statistics_frozen(plan))
-    return stack
+class _Replaying:
+    """``with``: one block's reverse step, its random state replayed and its buffers kept.
+
+    A class rather than an ``ExitStack``: it is entered once per block on every step, and most
+    blocks need only the tape bound.
+    """
+
+    __slots__ = ("binding", "frozen")
+
+    def __init__(self, c: Coupling, plan: BlockPlan, tape: RngTape | None) -> None:
+        if tape is not None:
+            tape.replay = True
+        self.binding = c.rng_tape(tape)
+        stateful = plan.batchnorms or plan.buffered
+        self.frozen = _statistics_frozen(plan) if stateful else None
+
+    def __enter__(self) -> None:
+        self.binding.__enter__()
+        if self.frozen is not None:
+            self.frozen.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            if self.frozen is not None:
+                self.frozen.__exit__(*exc)
+        finally:
+            self.binding.__exit__(*exc)
 
 
 def _backward_parts(
@@ -321,7 +334,7 @@ def _backward_parts(
     grads = _contiguous_parts(dy, layout)
     for i in reversed(range(len(couplings))):
         c = cast(MultiSplitCoupling, couplings[i])
-        with _replaying(c, plans[i], tapes[i]):
+        with _Replaying(c, plans[i], tapes[i]):
             pairs = c.reverse_parts(
                 parts, grads, need_input_grad=need_x or i > 0, fn_params=plans[i].fn_params
             )
@@ -367,7 +380,7 @@ def _backward_overlapped(
     running: Future[list[tuple[Tensor, Tensor]]] | None = None
     for i in reversed(range(len(couplings))):
         c = cast(MultiSplitCoupling, couplings[i])
-        with _replaying(c, plans[i], tapes[i]):
+        with _Replaying(c, plans[i], tapes[i]):
             parts, pending = c.recompute_parts(parts, need_input_grad=need_x or i > 0)
         if running is not None:
             accumulate(running.result())
@@ -393,7 +406,7 @@ def _backward_blocks(
     for i in reversed(range(len(couplings))):
         c = couplings[i]
         need = need_x or i > 0
-        with _replaying(c, plans[i], tapes[i]):
+        with _Replaying(c, plans[i], tapes[i]):
             if c.inplace_reverse_step:
                 inplace = _owned(y, dy, foreign)
                 step = cast(Any, c).reverse_step(y, dy, need_input_grad=need, inplace=inplace)
