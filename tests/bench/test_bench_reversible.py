@@ -8,6 +8,7 @@ import torch
 from archsmith.bench import BenchContext, get_bench
 from archsmith.bench import reversible as bench
 from archsmith.bench.anchors import AnchorMissing
+from archsmith.bench.timing import TimingResult
 
 KEYS = {"model", "impl", "depth", "saved_bytes", "peak_rss_bytes", "step_ms", "max_grad_rel_err"}
 
@@ -85,6 +86,8 @@ def test_case_is_registered_and_appends_other_tables(monkeypatch: pytest.MonkeyP
 
     calls: list[str] = []
     monkeypatch.setattr(bench, "stack_rows", lambda ctx: [{"model": "x"}])
+    # the real one changes this test process's allocator for good
+    monkeypatch.setattr(bench, "steady_heap", lambda: calls.append("steady_heap") or True)
     for name in ("unet_budget_rows", "reconstruction_rows"):
 
         def fake(ctx: BenchContext, name: str = name) -> list[dict]:
@@ -93,8 +96,31 @@ def test_case_is_registered_and_appends_other_tables(monkeypatch: pytest.MonkeyP
 
         monkeypatch.setattr(reversible_unet, name, fake)
     rows = get_bench("reversible").fn(BenchContext(quick=True))
-    assert calls == ["unet_budget_rows", "reconstruction_rows"]
+    assert calls == ["steady_heap", "unet_budget_rows", "reconstruction_rows"]
     assert [r.get("table") for r in rows] == [None, "unet_budget_rows", "reconstruction_rows"]
+    assert rows[0]["heap"] == "steady" and "heap" not in rows[1]
     monkeypatch.delattr(reversible_unet, "reconstruction_rows")
     rows = get_bench("reversible").fn(BenchContext(quick=True))
     assert len(rows) == 2  # the missing function is skipped, the case still runs
+
+
+def test_recompute_floor_is_one_plus_forward_over_plain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hand-made clock readings: plain 10 ms, forward without grad 3 ms -> floor 1.3."""
+    made = {"plain": 10.0, bench._FORWARD: 3.0}
+    timed_names: list[str] = []
+
+    def fake_timing(fns: dict, clocks: dict, **_: object) -> dict:
+        timed_names.extend(fns)
+        result = {n: TimingResult.from_samples([made.get(n, 12.0)]) for n in fns}
+        return {c: dict(result) for c in clocks}
+
+    monkeypatch.setattr(bench, "time_interleaved_clocks", fake_timing)
+    grid = bench.Grid(
+        depths=(1,), models={"mbconv": TINY.models["mbconv"]}, impls=("plain", "archsmith")
+    )
+    rows = bench.stack_rows(BenchContext(quick=True, repeats=1, warmup=0), grid)
+    assert bench._FORWARD in timed_names  # timed in the same rounds as the steps
+    assert [r["impl"] for r in rows] == ["plain", "archsmith"]  # and not a row of its own
+    for row in rows:
+        assert row["recompute_floor"] == pytest.approx(1.3)
+    assert rows[1]["step_ratio"] == pytest.approx(1.2)

@@ -30,6 +30,11 @@ resident, which would hide every step's peak behind the largest one before it);
 backward), wall clock as the harness times it, and ``step_ratio`` = ``step_ms`` over plain's at
 the same depth; ``step_cpu_ms`` / ``cpu_ratio`` — the same with the process's CPU time (every
 thread), which other jobs on a shared machine disturb far less than the wall clock;
+``recompute_floor`` — 1 + plain's forward without grad (timed in the same rounds) over plain's
+step: the least any backward that recomputes every block once can cost, before its own
+overhead (the same for every row of a stack and depth); ``heap`` — ``"steady"`` where glibc
+was told to keep freed memory for the run (:func:`archsmith.bench.heap.steady_heap`), so that
+the times are computation and not the allocator re-faulting memory it handed back;
 ``max_grad_rel_err`` — the largest ``||g - g_plain|| / ||g_plain||`` over the input's and every
 parameter's gradient, float32; ``grad_rel_err_f64`` — the same in float64 for archsmith's rows.
 In float32 every reversible implementation shows the same error, which grows with depth: it is
@@ -67,6 +72,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from archsmith.bench.anchors import AnchorMissing, anchor_missing_row, require_anchor
+from archsmith.bench.heap import steady_heap
 from archsmith.bench.registry import BenchContext, register_bench
 from archsmith.bench.timing import TimingResult, time_interleaved_clocks
 from archsmith.cost import measure
@@ -226,6 +232,20 @@ def _step(module: nn.Module, x: Tensor, weight: Tensor) -> Callable[[], None]:
     return step
 
 
+_FORWARD = "forward without grad"
+
+
+def _forward_without_grad(module: nn.Module, x: Tensor) -> Callable[[], None]:
+    """``module``'s forward under ``torch.no_grad``: the least a reversible backward, which
+    recomputes every block once, adds to a plain step."""
+
+    def forward() -> None:
+        with torch.no_grad():
+            module(x)
+
+    return forward
+
+
 def _gradients(
     module: nn.Module, x: Tensor, weight: Tensor, params: Sequence[Tensor]
 ) -> list[Tensor]:
@@ -307,12 +327,19 @@ def _group_rows(
             row = anchor_missing_row(missing.package, model=model, impl=impl, depth=depth)
             rows.append({**row, "note": f"{missing.package} {missing.reason}"})
     steps = {impl: _step(m, x, weight) for impl, m in modules.items()}
+    if "plain" in modules:
+        # what any recompute-based backward adds at least: one forward without grad
+        steps[_FORWARD] = _forward_without_grad(modules["plain"], x)
     # wall time, and CPU time of the whole process (every thread) around the same calls: the
     # latter is robust to other jobs on a shared machine, and it shows what an overlapped
     # backward costs in total
     clocks = {"wall": time.perf_counter, "cpu": time.process_time}
     timed = time_interleaved_clocks(steps, clocks, repeats=ctx.repeats, warmup=ctx.warmup)
     wall, cpu = timed["wall"], timed["cpu"]
+    floor = None
+    if _FORWARD in wall:
+        floor = 1.0 + wall.pop(_FORWARD).median_ms / wall["plain"].median_ms
+        cpu.pop(_FORWARD)
     reference = _gradients(modules["plain"], x, weight, params) if "plain" in modules else None
     for impl, module in modules.items():
         cost = measure(
@@ -341,6 +368,7 @@ def _group_rows(
                 "step_ratio": _ratio(wall, impl),
                 "step_cpu_ms": cpu[impl].median_ms,
                 "cpu_ratio": _ratio(cpu, impl),
+                "recompute_floor": floor,
                 "max_grad_rel_err": err,
                 "grad_rel_err_f64": err64,
                 "note": note,
@@ -376,6 +404,9 @@ def stack_rows(ctx: BenchContext, grid: Grid | None = None) -> list[dict[str, An
                 for r in group
                 if r.get("step_ratio") is not None
             )
+            floor = group[0].get("recompute_floor")
+            if floor is not None:
+                summary += f" (recompute floor {floor:.2f}x)"
             console.print(f"reversible: {model} depth {depth}: step time vs plain: {summary}")
     return rows
 
@@ -406,4 +437,9 @@ def _extra_tables(ctx: BenchContext) -> list[dict[str, Any]]:
 )
 def reversible(ctx: BenchContext) -> list[dict[str, Any]]:
     torch.set_num_threads(1)  # a shared machine: ratios in one process are the result
-    return stack_rows(ctx) + _extra_tables(ctx)
+    # without it, what a step costs depends on the order of the allocator's past frees (see
+    # archsmith.bench.heap), and the reversible rows, which free and rebuild a graph per block,
+    # pay it most
+    heap = "steady" if steady_heap() else "allocator default"
+    rows = [{**row, "heap": heap} for row in stack_rows(ctx)]
+    return rows + _extra_tables(ctx)
