@@ -175,6 +175,37 @@ def test_other_buffers_restored_after_recompute() -> None:
     assert all(int(b) == 3 for b in seq.buffers())  # one forward per use, none from backward
 
 
+class OwnBatchNorm(nn.BatchNorm2d):
+    """A BatchNorm with a forward of its own: the engine cannot switch its tracking off, so it
+    recomputes on copies of the buffers (which the recomputed graph saves)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_buffered_module_saved_by_the_graph(overlap: bool) -> None:
+    torch.manual_seed(0)
+
+    def fn(c_in: int, c_out: int) -> nn.Module:
+        return nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), OwnBatchNorm(c_out), nn.Tanh()
+        )
+
+    couplings = [AdditiveCoupling(fn(2, 3), fn(3, 2)) for _ in range(3)]
+    seq = ReversibleSequence(couplings, overlap=overlap).double()
+    twin = set_reversible(copy.deepcopy(seq), False)
+    x = torch.randn(4, 5, 3, 3, dtype=torch.float64)
+    weight = torch.randn_like(x)
+    _, dx, dps = grads(seq, x, weight)
+    _, ref_dx, ref_dps = grads(twin, x, weight)
+    assert dx is not None and ref_dx is not None and rel_err(dx, ref_dx) < 1e-10
+    for got, want in zip(dps, ref_dps, strict=True):
+        assert got is not None and want is not None and rel_err(got, want) < 1e-10
+    for (name, buf), ref in zip(seq.named_buffers(), twin.buffers(), strict=True):
+        assert torch.equal(buf, ref), name  # one update per step, as in plain autograd
+
+
 def test_shared_parameters_accumulate() -> None:
     f, g = branch(2, 3, 0.0).double(), branch(3, 2, 0.0).double()
     seq = ReversibleSequence([AdditiveCoupling(f, g) for _ in range(3)])  # the same F and G

@@ -3,7 +3,7 @@
 The reversible backward visits every block and, inside it, every coupling function: it needs
 their trainable parameters (the inputs of ``torch.autograd.grad``) and their stateful modules
 (BatchNorm whose running statistics must not move during the recompute, other modules with
-buffers to snapshot). Walking the module tree for each of those, block by block, cost about as
+buffers to set aside). Walking the module tree for each of those, block by block, cost about as
 much as the arithmetic of a small Transformer block; :func:`plan_blocks` walks it once, in
 forward, and the backward reads the lists.
 
@@ -36,8 +36,8 @@ class BlockPlan:
             (``fns[i]``), else None.
         batchnorms: BatchNorm modules in training mode that track running statistics, with
             torch's own forward (the recompute switches their tracking off).
-        buffered: other modules in training mode that hold buffers (snapshotted and restored
-            around the recompute).
+        buffered: other modules in training mode that hold buffers (they recompute on copies
+            of them).
     """
 
     params: list[Tensor]

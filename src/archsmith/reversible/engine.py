@@ -14,8 +14,9 @@ What backward takes care of:
   and replayed in backward (CPU, and the input's CUDA device), so dropout draws the same mask;
 - **running statistics**: BatchNorm modules recompute with batch statistics but without
   updating their running averages (``track_running_stats`` switched off for the recompute);
-  any other module in training mode that holds buffers has them snapshotted and restored. The
-  statistics are therefore updated once per step, as in the plain network;
+  any other module in training mode that holds buffers recomputes on copies of them and gets
+  the originals back. The statistics are therefore updated once per step, as in the plain
+  network;
 - **shared parameters** get the sum of their gradients; frozen parameters and inputs that do not
   require grad get none (and the first block skips its input gradient);
 - **autocast** state is replayed; ``torch.no_grad`` inference skips the Function entirely.
@@ -151,25 +152,30 @@ def _cuda_devices(x: Tensor) -> list[torch.device]:
 
 @contextmanager
 def _statistics_frozen(plan: BlockPlan) -> Iterator[None]:
-    """Recompute a block without changing its buffers (see the module docstring)."""
+    """Recompute a block without changing its buffers (see the module docstring).
+
+    Other buffered modules recompute on copies of their buffers, and get the originals back
+    afterwards: the recomputed graph may save a buffer (BatchNorm's backward saves its running
+    statistics), so writing the old values back into it in place would invalidate that graph
+    before its backward has run, which with ``overlap=True`` happens on the worker thread after
+    this context has closed.
+    """
     for bn in plan.batchnorms:
         # a plain attribute: skip nn.Module.__setattr__'s checks (hot path)
         bn.__dict__["track_running_stats"] = False
-    saved = [
-        (m, name, buf, buf.detach().clone())
-        for m in plan.buffered
-        for name, buf in m._buffers.items()
-        if buf is not None
+    originals = [
+        (m, name, buf) for m in plan.buffered for name, buf in m._buffers.items() if buf is not None
     ]
+    with torch.no_grad():
+        for module, name, buf in originals:
+            module._buffers[name] = buf.clone()
     try:
         yield
     finally:
         for bn in plan.batchnorms:
             bn.__dict__["track_running_stats"] = True
-        with torch.no_grad():
-            for module, name, buf, value in saved:
-                setattr(module, name, buf)  # in case the module re-assigned it
-                buf.copy_(value)
+        for module, name, buf in originals:
+            module._buffers[name] = buf  # the module may also have re-assigned the copy
 
 
 def _owned(y: Tensor, dy: Tensor, foreign: set[int]) -> bool:
