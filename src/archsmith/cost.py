@@ -51,6 +51,7 @@ __all__ = [
     "human_bytes",
     "human_count",
     "measure",
+    "peak_rss",
     "saved_activation_bytes",
 ]
 
@@ -418,8 +419,11 @@ def _release_free_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def _peak_rss(step: Callable[[], None]) -> tuple[int, int, str]:
-    """Run ``step`` and return ``(peak_rss, rss_before, method)`` in bytes."""
+def peak_rss(step: Callable[[], None]) -> tuple[int, int, str]:
+    """Run ``step`` and return ``(peak_rss, rss_before, method)`` in bytes: the process's
+    resident high-water mark during the call (``method`` ``"vmhwm"``: the kernel's, reset just
+    before; ``"sampled"``: polled every millisecond where it cannot be reset), after freed heap
+    is handed back to the OS so that earlier, larger steps do not hide this one's peak."""
     gc.collect()  # garbage from earlier passes would otherwise count as "before"
     _release_free_heap()
     if _reset_hwm():
@@ -560,7 +564,7 @@ def measure(
             saved_bytes, saved_count, skipped = _saved_activations(model, args, target, loss_fn)
 
             # runs after the passes above, so one-time costs (lazy kernel set-up) are paid
-            peak, before, rss_method = _peak_rss(step)
+            peak, before, rss_method = peak_rss(step)
             _clear_grads(model)
 
             forward_ms = train_step_ms = None

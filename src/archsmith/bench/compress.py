@@ -25,6 +25,7 @@ import torch
 from archsmith.bench.registry import BenchContext, register_bench
 from archsmith.tensornet.compress.heal import HealConfig
 from archsmith.tensornet.compress.pipeline import CompressConfig, compress
+from archsmith.tensornet.compress.subject import Subject
 
 __all__ = ["HEAL_STEPS", "TARGETS", "bench_compress"]
 
@@ -48,18 +49,9 @@ def _minilm_rows(ctx: BenchContext, targets: tuple[float, ...]) -> list[dict[str
     rows: list[dict[str, Any]] = []
     for target in targets:
         subject.model = copy.deepcopy(subject.teacher).requires_grad_(True)
-        config = CompressConfig(
-            method="mpo",
-            target=target,
-            heal=HealConfig(steps=steps, lr=3e-4, batch_size=16),
-            latency_repeats=ctx.repeats,
-        )
-        result = compress(subject, config)
-        size = _file_mb(subject.model), _file_mb(subject.teacher)
-        for row in _rows(result, {"table": "all-MiniLM-L6-v2 (held-out sentences)"}):
-            row["file_MB"] = size[1] if row["stage"] == "original" else size[0]
-            if row["stage"] != "original" or target == targets[0]:
-                rows.append(row)
+        heal = HealConfig(steps=steps, lr=3e-4, batch_size=16)
+        table = "all-MiniLM-L6-v2 (held-out sentences)"
+        rows += _target_rows(ctx, subject, target, heal, table, target == targets[0])
     return rows
 
 
@@ -76,18 +68,30 @@ def _digits_rows(ctx: BenchContext, targets: tuple[float, ...]) -> list[dict[str
     rows: list[dict[str, Any]] = []
     for target in targets:
         subject = TaskModelSubject(copy.deepcopy(model), task, label="mlp(256,256) on digits")
-        config = CompressConfig(
-            method="mpo",
-            target=target,
-            heal=HealConfig(steps=DIGITS_HEAL_STEPS, lr=1e-3, batch_size=64),
-            latency_repeats=ctx.repeats,
-        )
-        result = compress(subject, config)
-        size = _file_mb(subject.model), _file_mb(subject.teacher)
-        for row in _rows(result, {"table": "mlp on digits-flat (test split)"}):
-            row["file_MB"] = size[1] if row["stage"] == "original" else size[0]
-            if row["stage"] != "original" or target == targets[0]:
-                rows.append(row)
+        heal = HealConfig(steps=DIGITS_HEAL_STEPS, lr=1e-3, batch_size=64)
+        table = "mlp on digits-flat (test split)"
+        rows += _target_rows(ctx, subject, target, heal, table, target == targets[0])
+    return rows
+
+
+def _target_rows(
+    ctx: BenchContext,
+    subject: Subject,
+    target: float,
+    heal: HealConfig,
+    table: str,
+    keep_original: bool,
+) -> list[dict[str, Any]]:
+    """MPO-compress ``subject`` to ``target`` and heal it: its rows with the file sizes, the
+    original model's row only when ``keep_original`` (the first target of a table)."""
+    config = CompressConfig(method="mpo", target=target, heal=heal, latency_repeats=ctx.repeats)
+    result = compress(subject, config)
+    size = _file_mb(subject.model), _file_mb(subject.teacher)
+    rows = []
+    for row in _rows(result, {"table": table}):
+        row["file_MB"] = size[1] if row["stage"] == "original" else size[0]
+        if row["stage"] != "original" or keep_original:
+            rows.append(row)
     return rows
 
 

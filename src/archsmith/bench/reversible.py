@@ -56,11 +56,7 @@ Targets (the issue): archsmith's saved bytes at depth 64 over depth 8 <= 1.1 (pl
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import ctypes
-import gc
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -75,7 +71,7 @@ from archsmith.bench.anchors import AnchorMissing, anchor_missing_row, require_a
 from archsmith.bench.heap import steady_heap
 from archsmith.bench.registry import BenchContext, register_bench
 from archsmith.bench.timing import TimingResult, time_interleaved_clocks
-from archsmith.cost import measure
+from archsmith.cost import measure, peak_rss
 from archsmith.reversible import (
     AdditiveCoupling,
     ReversibleSequence,
@@ -259,34 +255,10 @@ def _gradients(
     return out
 
 
-def _rss_field(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise OSError(f"{field} not in /proc/self/status")
-
-
-def _step_rss(step: Callable[[], None]) -> tuple[int | None, int | None]:
+def _step_rss(step: Callable[[], None]) -> tuple[int, int]:
     """``(peak, rise)``: the resident high-water mark during one ``step`` and its rise over the
-    resident size just before, after handing freed heap back to the OS (Linux, glibc).
-
-    Without the trim, the heap left grown by earlier steps (plain autograd's, say) hides every
-    later step's own peak: glibc keeps freed memory resident for reuse.
-    """
-    if not sys.platform.startswith("linux"):
-        return None, None
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: the rise may read low
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")  # reset VmHWM to the current resident size
-        before = _rss_field("VmRSS")
-        step()
-        peak = _rss_field("VmHWM")
-    except OSError:
-        return None, None
+    resident size just before (:func:`archsmith.cost.peak_rss`, which trims freed heap first)."""
+    peak, before, _ = peak_rss(step)
     return peak, max(0, peak - before)
 
 
