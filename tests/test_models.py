@@ -7,8 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from archsmith.build import create_model
 from archsmith.layers import BatchNorm, LayerNorm2d, SoftmaxAttention
-from archsmith.registry import create_model, get_model_entry, list_models
+from archsmith.registry import get_model_entry, list_models
 from archsmith.tasks import get_task
 from helpers import rel_err
 

@@ -19,6 +19,12 @@ def factory(
     return (in_shape, width, hidden, rate, mode, flag, norm_layer, maybe)
 
 
+def registered_norms(kind: str) -> list[str]:
+    """A stand-in for the registry's ``list_layers``: options sit below the registry."""
+    assert kind == "norm"
+    return ["batchnorm", "layernorm", "rmsnorm"]
+
+
 def test_binds_values_and_context() -> None:
     kw = bind_options(
         factory,
@@ -49,7 +55,13 @@ def test_binds_values_and_context() -> None:
 )
 def test_errors_name_the_field(options: dict, message: str) -> None:
     with pytest.raises(ArchsmithError) as info:
-        bind_options(factory, options, path="blocks[3]", context={"in_shape": (4,)})
+        bind_options(
+            factory,
+            options,
+            path="blocks[3]",
+            context={"in_shape": (4,)},
+            layer_names=registered_norms,
+        )
     assert message in str(info.value)
     assert "\n" not in str(info.value)
 
@@ -61,3 +73,19 @@ def test_optional_accepts_null_and_layer_accepts_class() -> None:
         factory, {"maybe": None, "norm_layer": nn.LayerNorm}, path="o", context={"in_shape": ()}
     )
     assert kw["maybe"] is None and kw["norm_layer"] is nn.LayerNorm
+
+
+def test_layer_names_are_checked_only_against_the_given_lookup() -> None:
+    # without a lookup any string passes here (the registry resolves it when the block is built)
+    kw = bind_options(factory, {"norm_layer": "mynorm"}, path="o", context={"in_shape": ()})
+    assert kw["norm_layer"] == "mynorm"
+    kw = bind_options(
+        factory,
+        {"norm_layer": "rmsnorm"},
+        path="o",
+        context={"in_shape": ()},
+        layer_names=registered_norms,
+    )
+    assert kw["norm_layer"] == "rmsnorm"
+    with pytest.raises(ArchsmithError, match=r"o\.norm_layer: expected the name of a norm layer"):
+        bind_options(factory, {"norm_layer": 3}, path="o", context={"in_shape": ()})

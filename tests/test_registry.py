@@ -2,8 +2,9 @@ import pytest
 import torch
 from torch import nn
 
+from archsmith.build import create_model
 from archsmith.errors import ArchsmithError
-from archsmith.registry import create_model, get_layer, list_layers, list_models, register_layer
+from archsmith.registry import get_layer, list_layers, list_models, register_layer
 
 
 def test_list_models_has_baselines_and_filters() -> None:

@@ -3,9 +3,9 @@ import json
 import pytest
 import torch
 
+from archsmith.build import build, create_model
 from archsmith.errors import ArchsmithError
-from archsmith.registry import create_model
-from archsmith.spec import Spec, build, load_spec
+from archsmith.spec import Spec, load_spec
 
 CNN_BLOCKS = {
     "task": "digits",

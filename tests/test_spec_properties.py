@@ -6,7 +6,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archsmith.spec import Spec, build
+from archsmith.build import build
+from archsmith.spec import Spec
 
 widths = st.lists(st.integers(min_value=1, max_value=24), min_size=0, max_size=4)
 acts = st.sampled_from(["relu", "gelu", "tanh", "selu", "none"])

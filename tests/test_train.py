@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
+from archsmith.build import create_model
 from archsmith.errors import ArchsmithError
-from archsmith.registry import create_model
 from archsmith.tasks import get_task
 from archsmith.train import EpochEnd, TrainConfig, evaluate, fit, seed_everything
 

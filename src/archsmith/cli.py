@@ -208,8 +208,8 @@ def _task_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     """Task, model and spec from the command line's --task / --model / --spec / --opt."""
-    from archsmith.registry import create_model
-    from archsmith.spec import build, load_spec
+    from archsmith.build import build, create_model
+    from archsmith.spec import load_spec
     from archsmith.tasks import get_task
 
     if args.spec:
@@ -385,7 +385,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> None:
         raise ArchsmithError(
             f"diagnose: the model has no {args.layers} to record (try --layers leaves)"
         )
-    from archsmith.bench.report import format_rows_table
+    from archsmith.measure.tables import format_rows_table
 
     rows = [
         {"layer": s.index, "name": s.name, "kind": s.kind, "mean": s.mean, "var": s.var}

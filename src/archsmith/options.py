@@ -8,7 +8,8 @@ against the parameter's annotation and constraints and reports the first problem
     options.hidden[1]: expected an integer, got 'wide'
 
 Constraints ride on :data:`typing.Annotated` metadata (:class:`Range`, :class:`LayerName`), so a
-factory's signature is the single source of truth for what it accepts.
+factory's signature is the single source of truth for what it accepts. This module sits below
+the registry: the caller that knows the registered layers passes ``layer_names`` in.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from typing import Any, Literal, Union
 
 from archsmith.errors import ArchsmithError, did_you_mean
 
-__all__ = ["LayerName", "Range", "bind_options", "check_value", "option_names"]
+__all__ = ["LayerName", "LayerNames", "Range", "bind_options", "check_value", "option_names"]
 
 #: Parameters filled from the task or the previous block, never by the user.
 CONTEXT_PARAMS = ("in_shape", "num_outputs", "vocab_size", "per_position")
+
+#: ``layer_names(kind)`` -> the registered layer names of ``kind`` (the registry's ``list_layers``)
+LayerNames = Callable[[str], Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ def bind_options(
     context: Mapping[str, Any] | None = None,
     context_params: Sequence[str] = CONTEXT_PARAMS,
     skip: int = 0,
+    layer_names: LayerNames | None = None,
 ) -> dict[str, Any]:
     """Check ``options`` against ``fn``'s signature and return the keyword arguments to call it.
 
@@ -92,6 +97,8 @@ def bind_options(
             only to the parameters ``fn`` declares; the user may not set those.
         context_params: the parameter names reserved for context (tasks have none).
         skip: leading parameters the caller passes positionally (a user loader's file path).
+        layer_names: the registered layer names of a kind, to check :class:`LayerName` options;
+            without it such an option need only be a string (or a class or callable).
 
     Unknown options, bad values and missing required options raise :class:`ArchsmithError`
     naming ``path.option``.
@@ -106,7 +113,7 @@ def bind_options(
             raise ArchsmithError(
                 f"{path}.{key}: unknown option{did_you_mean(key, allowed)} (options: {listing})"
             )
-        kwargs[key] = check_value(hints.get(key, Any), value, f"{path}.{key}")
+        kwargs[key] = check_value(hints.get(key, Any), value, f"{path}.{key}", layer_names)
     for key, value in (context or {}).items():
         if key in sig.parameters:
             kwargs[key] = value
@@ -126,30 +133,35 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def check_value(annotation: Any, value: Any, path: str) -> Any:
-    """Return ``value`` converted to ``annotation`` (JSON lists become tuples) or raise."""
+def check_value(
+    annotation: Any, value: Any, path: str, layer_names: LayerNames | None = None
+) -> Any:
+    """Return ``value`` converted to ``annotation`` (JSON lists become tuples) or raise.
+
+    ``layer_names`` checks :class:`LayerName` options against the registered names.
+    """
     constraints: tuple[Any, ...] = ()
     if typing.get_origin(annotation) is typing.Annotated:
         annotation, *extra = typing.get_args(annotation)
         constraints = tuple(extra)
     for c in constraints:
         if isinstance(c, LayerName):
-            return _check_layer(c.kind, value, path)
-    value = _check_type(annotation, value, path)
+            return _check_layer(c.kind, value, path, layer_names)
+    value = _check_type(annotation, value, path, layer_names)
     for c in constraints:
         if isinstance(c, Range) and isinstance(value, int | float) and not isinstance(value, bool):
             c.check(value, path)
     return value
 
 
-def _check_layer(kind: str, value: Any, path: str) -> Any:
-    from archsmith.registry import list_layers  # late: the registry imports this module
-
+def _check_layer(kind: str, value: Any, path: str, layer_names: LayerNames | None) -> Any:
     if value is None or callable(value):
         return value
     if not isinstance(value, str):
         raise ArchsmithError(f"{path}: expected the name of a {kind} layer, got {value!r}")
-    names = list_layers(kind)
+    if layer_names is None:
+        return value
+    names = list(layer_names(kind))
     if value not in names:
         raise ArchsmithError(
             f"{path}: unknown {kind} layer {value!r}{did_you_mean(value, names)} "
@@ -158,7 +170,7 @@ def _check_layer(kind: str, value: Any, path: str) -> Any:
     return value
 
 
-def _check_type(tp: Any, value: Any, path: str) -> Any:
+def _check_type(tp: Any, value: Any, path: str, layer_names: LayerNames | None) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any or tp is inspect.Parameter.empty:
@@ -177,7 +189,7 @@ def _check_type(tp: Any, value: Any, path: str) -> Any:
             if arm is type(None):
                 continue
             try:
-                return check_value(arm, value, path)
+                return check_value(arm, value, path, layer_names)
             except ArchsmithError as err:
                 errors.append(str(err))
         raise ArchsmithError(errors[0] if len(errors) == 1 else f"{path}: invalid value {value!r}")
@@ -208,11 +220,13 @@ def _check_type(tp: Any, value: Any, path: str) -> Any:
             if len(args) != len(value):
                 raise ArchsmithError(f"{path}: expected {len(args)} items, got {len(value)}")
             return tuple(
-                check_value(a, v, f"{path}[{i}]")
+                check_value(a, v, f"{path}[{i}]", layer_names)
                 for i, (a, v) in enumerate(zip(args, value, strict=True))
             )
         item = args[0] if args else Any
-        return tuple(check_value(item, v, f"{path}[{i}]") for i, v in enumerate(value))
+        return tuple(
+            check_value(item, v, f"{path}[{i}]", layer_names) for i, v in enumerate(value)
+        )
     if isinstance(tp, type):
         if not isinstance(value, tp):
             raise ArchsmithError(f"{path}: expected {_type_name(tp)}, got {value!r}")

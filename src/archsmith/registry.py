@@ -6,12 +6,18 @@ Models::
     def mlp(in_shape: tuple[int, ...], num_outputs: int, hidden: tuple[int, ...] = (256,)) -> nn.Module:
         ...
 
-    model = create_model("mlp", task="digits", hidden=[128, 128])
     list_models("*cnn*")
+    get_model_entry("mlp").factory
 
-A factory's typed keyword parameters are its options (validated by :mod:`archsmith.options`);
-the parameters ``in_shape``, ``num_outputs``, ``vocab_size`` and ``per_position`` are filled from
-the task.
+This module is a leaf of the package: it maps names to factories and knows nothing of tasks or
+specs. Building a model for a task (checking that the two fit, validating options, filling
+``in_shape``, ``num_outputs``, ``vocab_size`` and ``per_position`` from the task) happens one floor
+up, in :func:`archsmith.build.create_model`.
+
+Families register themselves as plugins: each names its package under the
+``archsmith.plugins`` entry-point group (``pyproject.toml``), and the first look-up imports them
+all, so that ``list_models()`` sees every family without the user importing it and a third-party
+package can add a family the same way.
 
 Layers: four kinds, each a name -> factory map, so that ``norm_layer="evonorm_s0"`` or
 ``linear_layer="tt"`` plugs one family's layer into another family's block.
@@ -29,24 +35,19 @@ linear     ``(in_features, out_features, bias=True) -> Module``  ``[..., in] -> 
 from __future__ import annotations
 
 import fnmatch
-import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from importlib import metadata
 
 from torch import nn
 
 from archsmith.errors import ArchsmithError, did_you_mean
-from archsmith.options import bind_options
-
-if TYPE_CHECKING:
-    from archsmith.tasks import Task
 
 __all__ = [
     "LAYER_KINDS",
+    "PLUGIN_GROUP",
     "LayerArg",
     "ModelEntry",
-    "create_model",
     "get_block",
     "get_layer",
     "get_model_entry",
@@ -63,17 +64,9 @@ LAYER_KINDS = ("norm", "act", "attn", "linear", "mlp")
 #: a layer type as blocks take it: a registered name, a class or factory, or None ("none")
 LayerArg = str | Callable[..., nn.Module] | None
 
-#: Modules whose import registers built-in models, blocks and layers. Family packages add
-#: themselves here so that ``list_models()`` sees every family without the user importing it.
-PLUGIN_MODULES: list[str] = [
-    "archsmith.layers",
-    "archsmith.models",
-    "archsmith.blocks",
-    "archsmith.selfnorm",
-    "archsmith.reversible",
-    "archsmith.tensornet",
-    "archsmith.gating",
-]
+#: The entry-point group whose modules register built-in (and third-party) models, blocks and
+#: layers when imported; archsmith's own families are listed in its ``pyproject.toml``.
+PLUGIN_GROUP = "archsmith.plugins"
 
 _MODELS: dict[str, ModelEntry] = {}
 _LAYERS: dict[str, dict[str, Callable[..., nn.Module]]] = {kind: {} for kind in LAYER_KINDS}
@@ -100,8 +93,8 @@ def _load_plugins() -> None:
     if _loaded:
         return
     _loaded = True
-    for module in PLUGIN_MODULES:
-        importlib.import_module(module)
+    for entry_point in metadata.entry_points(group=PLUGIN_GROUP):
+        entry_point.load()
 
 
 def register_model(
@@ -164,48 +157,6 @@ def get_model_entry(name: str) -> ModelEntry:
     return _MODELS[name]
 
 
-def create_model(name: str, *, task: Task | str | None = None, **options: Any) -> nn.Module:
-    """Build the registered model ``name``.
-
-    Args:
-        task: a :class:`~archsmith.tasks.Task` or task name whose input shape and outputs
-            size the model; defaults to the model's ``default_task``.
-        **options: the model's own options; unknown ones or bad values raise
-            :class:`ArchsmithError` naming ``options.<name>``.
-
-    The returned module carries ``archsmith_spec``, the JSON spec that rebuilds it.
-    """
-    from archsmith.spec import Spec
-    from archsmith.tasks import get_task
-
-    entry = get_model_entry(name)
-    task_obj = get_task(task or entry.default_task) if isinstance(task, str | None) else task
-    check_compatible(entry, task_obj)
-    kwargs = bind_options(entry.factory, options, path="options", context=task_obj.model_kwargs())
-    model = entry.factory(**kwargs)
-    model.archsmith_spec = Spec(  # type: ignore[assignment]
-        task=task_obj.name,
-        model=name,
-        options=dict(options),
-        task_options=dict(task_obj.options),
-    )
-    return model
-
-
-def check_compatible(entry: ModelEntry, task: Task) -> None:
-    """Raise a one-line error when ``entry`` cannot take ``task``'s inputs or targets."""
-    if task.input.kind not in entry.inputs:
-        raise ArchsmithError(
-            f"model {entry.name!r} takes {'/'.join(entry.inputs)} inputs, but task "
-            f"{task.name!r} gives {task.input.kind}"
-        )
-    if task.kind not in entry.task_kinds:
-        raise ArchsmithError(
-            f"model {entry.name!r} solves {'/'.join(entry.task_kinds)} tasks, but task "
-            f"{task.name!r} is {task.kind}"
-        )
-
-
 def register_layer(
     kind: str, name: str
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
@@ -250,7 +201,7 @@ def register_block(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
 
     A block factory takes ``in_shape`` (the per-sample shape of its input, without the batch
     dimension) plus typed keyword options, and may ask for ``num_outputs``, ``vocab_size`` and
-    ``per_position`` from the task. :func:`archsmith.spec.build` infers its output shape.
+    ``per_position`` from the task. :func:`archsmith.build.build` infers its output shape.
     """
 
     def decorate(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:

@@ -13,7 +13,8 @@ A block list is built left to right: each block receives the per-sample shape th
 one produced (found by a dry run), and a ``head`` block sized for the task is appended when the
 list does not end with one. Every problem is reported with the field's path, e.g.
 ``blocks[3].out_features: must be >= 1, got 0``. Since only registered names and JSON values
-can appear, loading a spec can never import or run arbitrary code.
+can appear, loading a spec can never import or run arbitrary code. :func:`archsmith.build.build`
+turns a spec into a module.
 """
 
 from __future__ import annotations
@@ -22,20 +23,13 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import torch
-from torch import nn
+from typing import Any
 
 from archsmith.errors import ArchsmithError, did_you_mean
 from archsmith.io import atomic_write_json
-from archsmith.options import bind_options
-from archsmith.registry import create_model, get_block, get_model_entry
+from archsmith.registry import get_block, get_model_entry
 
-if TYPE_CHECKING:
-    from archsmith.tasks import Task
-
-__all__ = ["BlockSpec", "Spec", "SpecModel", "build", "load_spec"]
+__all__ = ["BlockSpec", "Spec", "load_spec"]
 
 SPEC_VERSION = 1
 _TOP_FIELDS = ("archsmith_spec", "task", "task_options", "model", "options", "blocks")
@@ -57,7 +51,7 @@ class Spec:
     """An architecture: a registered ``model`` with ``options``, or a list of ``blocks``.
 
     ``task`` (with ``task_options``) names what the model is built for; it sizes the inputs
-    and outputs and may be left out when a task is passed to :func:`build`.
+    and outputs and may be left out when a task is passed to :func:`archsmith.build.build`.
     """
 
     task: str | None = None
@@ -83,7 +77,7 @@ class Spec:
 
     @classmethod
     def from_dict(cls, data: Any) -> Spec:
-        """Parse and structurally validate a spec (option values are checked by :func:`build`)."""
+        """Parse and structurally validate a spec (option values are checked when it is built)."""
         if not isinstance(data, dict):
             raise ArchsmithError(f"spec: expected a JSON object, got {type(data).__name__}")
         for key in data:
@@ -145,78 +139,6 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
             f"spec {str(path)!r} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
         ) from None
     return Spec.from_dict(data)
-
-
-class SpecModel(nn.Sequential):
-    """The module built from a block-list spec: a sequential of the blocks (then the head)."""
-
-
-def build(spec: Spec | dict[str, Any], task: Task | str | None = None) -> nn.Module:
-    """Build the ``nn.Module`` that ``spec`` describes, sized for ``task``.
-
-    Args:
-        spec: a :class:`Spec` or its JSON dict.
-        task: overrides ``spec.task`` (a :class:`~archsmith.tasks.Task` or a task name).
-
-    Returns a module with ``archsmith_spec`` set to the (task-resolved) spec.
-    """
-    from archsmith.tasks import get_task
-
-    if not isinstance(spec, Spec):
-        spec = Spec.from_dict(spec)
-    if isinstance(task, str) or task is None:
-        name = task or spec.task
-        if name is None:
-            raise ArchsmithError("task: the spec names no task and none was given")
-        task_obj = get_task(name, **spec.task_options)
-    else:
-        task_obj = task
-    if spec.model is not None:
-        return create_model(spec.model, task=task_obj, **spec.options)
-    assert spec.blocks is not None
-    blocks = list(spec.blocks)
-    if blocks[-1].type != "head":
-        blocks.append(BlockSpec("head"))
-    context = task_obj.model_kwargs()
-    shape = tuple(task_obj.input.shape)
-    dtype = torch.long if task_obj.input.kind == "tokens" else torch.float32
-    modules: list[nn.Module] = []
-    for i, block in enumerate(blocks):
-        path = f"blocks[{i}]"
-        factory = get_block(block.type, path=f"{path}.type")
-        kwargs = bind_options(
-            factory, block.options, path=path, context={**context, "in_shape": shape}
-        )
-        try:
-            module = factory(**kwargs)
-        except ArchsmithError as err:
-            raise ArchsmithError(f"{path} ({block.type}): {err}") from None
-        shape, dtype = _infer_output(module, shape, dtype, f"{path} ({block.type})")
-        modules.append(module)
-    model = SpecModel(*modules)
-    model.archsmith_spec = Spec(  # type: ignore[assignment]
-        task=task_obj.name, blocks=spec.blocks, task_options=dict(task_obj.options)
-    )
-    return model
-
-
-def _infer_output(
-    module: nn.Module, shape: tuple[int, ...], dtype: torch.dtype, where: str
-) -> tuple[tuple[int, ...], torch.dtype]:
-    """Per-sample output shape and dtype of ``module`` from a dry run on two zero samples."""
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            out = module(torch.zeros((2, *shape), dtype=dtype))
-    except Exception as err:  # any failure here means the blocks do not fit together
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ArchsmithError(
-            f"{where}: cannot take input of shape {list(shape)}: {first}"
-        ) from None
-    finally:
-        module.train(was_training)
-    return tuple(out.shape[1:]), out.dtype
 
 
 def _object(value: Any, path: str) -> dict[str, Any]:

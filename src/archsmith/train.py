@@ -38,6 +38,7 @@ from archsmith.checkpoint import (
 from archsmith.errors import ArchsmithError
 from archsmith.io import atomic_write_json
 from archsmith.layers.aux_loss import training_loss
+from archsmith.tasks.evaluation import evaluate
 
 if TYPE_CHECKING:
     from archsmith.spec import Spec
@@ -139,24 +140,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module, task: Task, split: str = "test", batch_size: int = 512
-) -> dict[str, float]:
-    """The task's metrics and mean loss of ``model`` on ``split`` (eval mode, no gradients)."""
-    data = task.split(split)
-    was_training = model.training
-    model.eval()
-    try:
-        outputs = [model(data.x[i : i + batch_size]) for i in range(0, len(data), batch_size)]
-    finally:
-        model.train(was_training)
-    output = torch.cat(outputs)
-    metrics = dict(task.metrics(output, data.y))
-    metrics["loss"] = float(task.loss(output, data.y))
-    return metrics
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:

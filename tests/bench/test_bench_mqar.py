@@ -11,7 +11,7 @@ import torch
 from archsmith.bench import mqar as mqar_mod
 from archsmith.bench.mqar import FULL_GRID, QUICK_GRID, Recipe, matched_dim, mqar_rows
 from archsmith.bench.registry import BenchContext, get_bench
-from archsmith.registry import create_model
+from archsmith.build import create_model
 from archsmith.tasks import get_task
 
 KEYS = {

@@ -8,7 +8,7 @@ import torch
 from archsmith.bench import BenchContext, get_bench
 from archsmith.bench import reversible as bench
 from archsmith.bench.anchors import AnchorMissing
-from archsmith.bench.timing import TimingResult
+from archsmith.measure.timing import TimingResult
 
 KEYS = {"model", "impl", "depth", "saved_bytes", "peak_rss_bytes", "step_ms", "max_grad_rel_err"}
 

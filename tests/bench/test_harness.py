@@ -16,20 +16,23 @@ from archsmith.bench import (
     AnchorMissing,
     BenchContext,
     anchor_missing_row,
-    format_rows_table,
     get_bench,
     list_benches,
-    machine_info,
     register_bench,
     require_anchor,
     run_bench,
-    time_interleaved,
-    time_interleaved_clocks,
     unregister_bench,
 )
 from archsmith.bench import registry as registry_mod
-from archsmith.bench.timing import TimingResult, rotated
 from archsmith.errors import ArchsmithError
+from archsmith.measure import (
+    TimingResult,
+    format_rows_table,
+    machine_info,
+    rotated,
+    time_interleaved,
+    time_interleaved_clocks,
+)
 
 SMALL_N = 64  # matmul size for the machine's rate in tests: fast, still a real measurement
 CASE = "harness_selftest"

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from archsmith.build import build, create_model
 from archsmith.cost import measure
 from archsmith.errors import ArchsmithError
 from archsmith.gating.channel_masks import (
@@ -19,8 +20,6 @@ from archsmith.gating.channel_masks import (
     mass_mask,
 )
 from archsmith.layers.aux_loss import collect_aux_loss, training_loss
-from archsmith.registry import create_model
-from archsmith.spec import build
 from archsmith.tasks import get_task
 from archsmith.train import TrainConfig, fit
 from helpers import rel_err

@@ -4,12 +4,11 @@
 import pytest
 import torch
 
+from archsmith.build import build, create_model
 from archsmith.errors import ArchsmithError
 from archsmith.gating.layers import GatedLinearAttention, VisionGatedLinearAttention
 from archsmith.gating.models import GLALanguageModel
 from archsmith.layers import SoftmaxAttention
-from archsmith.registry import create_model
-from archsmith.spec import build
 from archsmith.tasks import get_task
 from helpers import rel_err
 

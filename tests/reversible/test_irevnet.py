@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from archsmith.build import create_model
 from archsmith.cost import measure
 from archsmith.errors import ArchsmithError
-from archsmith.registry import create_model
 from archsmith.reversible.couplings import AdditiveCoupling
 from archsmith.reversible.invertible_ops import DownsamplingCoupling, InvertibleDownsampling
 from archsmith.reversible.irevnet import IRevNet

@@ -9,11 +9,11 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from archsmith.build import build, create_model
 from archsmith.cli import main
 from archsmith.cost import measure
 from archsmith.errors import ArchsmithError
-from archsmith.registry import create_model, get_model_entry
-from archsmith.spec import build
+from archsmith.registry import get_model_entry
 from archsmith.tasks import get_task
 from helpers import rel_err
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from archsmith.build import create_model
 from archsmith.cost import measure
 from archsmith.errors import ArchsmithError
-from archsmith.registry import create_model
 from archsmith.reversible.revcol import RevCol, RevColColumn
 from helpers import rel_err
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from archsmith.build import create_model
 from archsmith.cost import measure
 from archsmith.errors import ArchsmithError
-from archsmith.registry import create_model
 from archsmith.reversible.couplings import AdditiveCoupling
 from archsmith.reversible.unet3d import RevUNet3D, rev_mbconv3d_stage
 from archsmith.tasks import get_task

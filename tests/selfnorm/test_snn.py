@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from archsmith.registry import create_model
+from archsmith.build import create_model
 from archsmith.selfnorm import SNN, diagnose, lecun_normal_
 from archsmith.tasks import get_task
 from helpers import rel_err

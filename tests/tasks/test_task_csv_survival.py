@@ -14,8 +14,8 @@ import pytest
 import torch
 from lifelines.utils import concordance_index
 
+from archsmith.build import create_model
 from archsmith.errors import ArchsmithError
-from archsmith.registry import create_model
 from archsmith.tasks import Task, cox_ph_loss, get_task
 from archsmith.tasks.registry import _build
 from archsmith.tasks.splits import split_indices

@@ -2,15 +2,16 @@
 
 ``archsmith bench NAME`` measures the machine (including its float32 matmul rate), runs the
 registered case ``NAME``, prints a table and can write ``{"machine": ..., "rows": [...]}`` as
-JSON. Candidates are timed in interleaved rounds (:func:`time_interleaved`), so ratios measured
-in one run are the result; absolute times on a shared machine are noise.
+JSON. Candidates are timed in interleaved rounds (:func:`archsmith.measure.time_interleaved`), so
+ratios measured in one run are the result; absolute times on a shared machine are noise. The
+timers and writers live in :mod:`archsmith.measure`, below the families; this package holds the
+harness (case registry, runner, anchors) and the cases.
 
 Cases live in modules that call :func:`register_bench`; those modules are listed in
 :data:`CASE_MODULES` and imported lazily by :func:`list_benches` / :func:`get_bench`.
 """
 
 from archsmith.bench.anchors import INSTALL_HINT, AnchorMissing, anchor_missing_row, require_anchor
-from archsmith.bench.machine import machine_info, matmul_gflops
 from archsmith.bench.registry import (
     CASE_MODULES,
     BenchContext,
@@ -21,9 +22,7 @@ from archsmith.bench.registry import (
     register_bench,
     unregister_bench,
 )
-from archsmith.bench.report import format_rows_table, jsonable, write_json
 from archsmith.bench.runner import format_machine, run_bench
-from archsmith.bench.timing import TimingResult, time_interleaved, time_interleaved_clocks
 
 __all__ = [
     "CASE_MODULES",
@@ -32,20 +31,12 @@ __all__ = [
     "BenchContext",
     "BenchEntry",
     "BenchFn",
-    "TimingResult",
     "anchor_missing_row",
     "format_machine",
-    "format_rows_table",
     "get_bench",
-    "jsonable",
     "list_benches",
-    "machine_info",
-    "matmul_gflops",
     "register_bench",
     "require_anchor",
     "run_bench",
-    "time_interleaved",
-    "time_interleaved_clocks",
     "unregister_bench",
-    "write_json",
 ]

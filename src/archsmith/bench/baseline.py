@@ -15,9 +15,10 @@ import torch
 from torch import nn
 
 from archsmith.bench.registry import BenchContext, register_bench
-from archsmith.bench.timing import time_interleaved
+from archsmith.build import create_model
 from archsmith.cost import measure
-from archsmith.registry import create_model, get_model_entry, list_models
+from archsmith.measure.timing import time_interleaved
+from archsmith.registry import get_model_entry, list_models
 from archsmith.tasks import Task, get_task
 from archsmith.train import seed_everything
 

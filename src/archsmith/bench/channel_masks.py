@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from archsmith.bench.registry import BenchContext, register_bench
+from archsmith.build import create_model
 from archsmith.gating.channel_masks import MaskedCNN
-from archsmith.registry import create_model
 from archsmith.tasks import get_task
 from archsmith.train import TrainConfig, fit, seed_everything
 

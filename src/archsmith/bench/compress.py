@@ -56,7 +56,7 @@ def _minilm_rows(ctx: BenchContext, targets: tuple[float, ...]) -> list[dict[str
 
 
 def _digits_rows(ctx: BenchContext, targets: tuple[float, ...]) -> list[dict[str, Any]]:
-    from archsmith.registry import create_model
+    from archsmith.build import create_model
     from archsmith.tasks import get_task
     from archsmith.tensornet.compress.archsmith_model import TaskModelSubject
     from archsmith.train import TrainConfig, fit, seed_everything

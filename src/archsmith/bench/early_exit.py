@@ -30,9 +30,9 @@ from rich.console import Console
 from torch import nn
 
 from archsmith.bench.registry import BenchContext, register_bench
+from archsmith.build import create_model
 from archsmith.gating.early_exit import EarlyExitNetwork, expected_calibration_error
 from archsmith.gating.early_exit.plot import plot_exit_curves
-from archsmith.registry import create_model
 from archsmith.tasks import Task, get_task
 from archsmith.train import TrainConfig, fit, seed_everything
 

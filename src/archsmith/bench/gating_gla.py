@@ -52,8 +52,8 @@ import torch
 import torch.nn.functional as F
 
 from archsmith.bench.registry import BenchContext
-from archsmith.bench.timing import time_interleaved
 from archsmith.gating.gla import chunk_gla, chunk_gla_flops, naive_recurrent_gla, parallel_gla
+from archsmith.measure.timing import time_interleaved
 
 __all__ = ["gla_rows", "load_fla_naive"]
 

@@ -30,10 +30,10 @@ import torch
 from torch import Tensor, nn
 
 from archsmith.bench.registry import BenchContext
-from archsmith.bench.timing import time_interleaved
 from archsmith.cost import measure
 from archsmith.gating.moe import MoE
 from archsmith.layers.mlp import FeedForward
+from archsmith.measure.timing import time_interleaved
 
 __all__ = ["moe_rows"]
 

@@ -44,7 +44,7 @@ from rich.console import Console
 from torch import nn
 
 from archsmith.bench.registry import BenchContext, register_bench
-from archsmith.registry import create_model
+from archsmith.build import create_model
 from archsmith.tasks import Task, get_task
 from archsmith.train import TrainConfig, fit, seed_everything
 

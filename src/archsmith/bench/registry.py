@@ -47,9 +47,9 @@ class BenchContext:
 
     Attributes:
         quick: run a reduced grid (smoke runs, CI).
-        machine: :func:`archsmith.bench.machine.machine_info` of this run, measured first
+        machine: :func:`archsmith.measure.machine.machine_info` of this run, measured first
             (``machine["matmul_gflops"]`` is this machine's float32 matmul rate).
-        repeats: timed rounds for :func:`archsmith.bench.timing.time_interleaved`.
+        repeats: timed rounds for :func:`archsmith.measure.timing.time_interleaved`.
         warmup: untimed rounds before them.
         json_path: where the run's JSON goes (``--json``), or None; a case may write companion
             files beside it (a plot ``NAME.png`` next to ``NAME.json``).

@@ -33,7 +33,7 @@ thread), which other jobs on a shared machine disturb far less than the wall clo
 ``recompute_floor`` — 1 + plain's forward without grad (timed in the same rounds) over plain's
 step: the least any backward that recomputes every block once can cost, before its own
 overhead (the same for every row of a stack and depth); ``heap`` — ``"steady"`` where glibc
-was told to keep freed memory for the run (:func:`archsmith.bench.heap.steady_heap`), so that
+was told to keep freed memory for the run (:func:`archsmith.measure.heap.steady_heap`), so that
 the times are computation and not the allocator re-faulting memory it handed back;
 ``max_grad_rel_err`` — the largest ``||g - g_plain|| / ||g_plain||`` over the input's and every
 parameter's gradient, float32; ``grad_rel_err_f64`` — the same in float64 for archsmith's rows.
@@ -68,10 +68,10 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from archsmith.bench.anchors import AnchorMissing, anchor_missing_row, require_anchor
-from archsmith.bench.heap import steady_heap
 from archsmith.bench.registry import BenchContext, register_bench
-from archsmith.bench.timing import TimingResult, time_interleaved_clocks
 from archsmith.cost import measure, peak_rss
+from archsmith.measure.heap import steady_heap
+from archsmith.measure.timing import TimingResult, time_interleaved_clocks
 from archsmith.reversible import (
     AdditiveCoupling,
     ReversibleSequence,
@@ -410,7 +410,7 @@ def _extra_tables(ctx: BenchContext) -> list[dict[str, Any]]:
 def reversible(ctx: BenchContext) -> list[dict[str, Any]]:
     torch.set_num_threads(1)  # a shared machine: ratios in one process are the result
     # without it, what a step costs depends on the order of the allocator's past frees (see
-    # archsmith.bench.heap), and the reversible rows, which free and rebuild a graph per block,
+    # archsmith.measure.heap), and the reversible rows, which free and rebuild a graph per block,
     # pay it most
     heap = "steady" if steady_heap() else "allocator default"
     rows = [{**row, "heap": heap} for row in stack_rows(ctx)]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from archsmith.bench.machine import machine_info
 from archsmith.bench.registry import BenchContext, get_bench
-from archsmith.bench.report import check_json_path, format_rows_table, jsonable, write_json
+from archsmith.measure.machine import machine_info
+from archsmith.measure.tables import check_json_path, format_rows_table, jsonable, write_json
 
 __all__ = ["FULL", "QUICK", "format_machine", "run_bench"]
 

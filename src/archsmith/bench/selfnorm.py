@@ -29,8 +29,8 @@ from rich.console import Console
 from torch import nn
 
 from archsmith.bench.registry import BenchContext, register_bench
-from archsmith.bench.timing import time_interleaved
-from archsmith.registry import create_model
+from archsmith.build import create_model
+from archsmith.measure.timing import time_interleaved
 from archsmith.tasks import Task, get_task
 from archsmith.train import TrainConfig, fit, seed_everything
 

@@ -75,8 +75,8 @@ import torch
 from rich.console import Console
 
 from archsmith.bench.registry import BenchContext, register_bench
+from archsmith.build import create_model
 from archsmith.errors import ArchsmithError
-from archsmith.registry import create_model
 from archsmith.selfnorm.crossval import (
     SurvivalArrays,
     fold_task,

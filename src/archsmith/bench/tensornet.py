@@ -58,7 +58,7 @@ from torch import nn
 
 from archsmith.bench.anchors import AnchorMissing, anchor_missing_row, require_anchor
 from archsmith.bench.registry import BenchContext, register_bench
-from archsmith.bench.timing import time_interleaved
+from archsmith.measure.timing import time_interleaved
 from archsmith.tensornet.core import tt_params
 from archsmith.tensornet.layers import BTTLinear, TTLinear
 from archsmith.tensornet.layers.tt import LAYOUTS, prefers_dense, route_flops

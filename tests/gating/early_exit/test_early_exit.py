@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from archsmith.build import create_model
 from archsmith.cost import measure
 from archsmith.errors import ArchsmithError
 from archsmith.gating.early_exit import (
@@ -21,7 +22,7 @@ from archsmith.gating.early_exit import (
     uncertainty_features,
 )
 from archsmith.layers.aux_loss import training_loss
-from archsmith.registry import create_model, get_model_entry
+from archsmith.registry import get_model_entry
 from archsmith.tasks import get_task
 from archsmith.train import TrainConfig, fit
 

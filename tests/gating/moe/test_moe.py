@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from archsmith.build import build, create_model
 from archsmith.checkpoint import load_model, save_model
 from archsmith.errors import ArchsmithError
 from archsmith.gating.moe import (
@@ -25,8 +26,7 @@ from archsmith.gating.moe import (
 )
 from archsmith.gating.moe.naive import naive_dispatch, naive_moe
 from archsmith.layers.aux_loss import collect_aux_loss, training_loss
-from archsmith.registry import create_model, get_layer
-from archsmith.spec import build
+from archsmith.registry import get_layer
 from archsmith.tasks import get_task
 from helpers import rel_err
 

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 import archsmith.selfnorm.norms  # noqa: F401  (registers the norm layers)
-from archsmith.registry import create_model, get_layer, list_layers
+from archsmith.build import create_model
+from archsmith.registry import get_layer, list_layers
 from archsmith.selfnorm.norms import IBN, BatchChannelNorm, EvoNormB0, EvoNormS0, RegionNorm
 from archsmith.tasks import get_task
 

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
+from archsmith.build import create_model
 from archsmith.errors import ArchsmithError
-from archsmith.registry import create_model
 from archsmith.tasks import get_task
 from archsmith.tensornet.classifiers import MPSClassifier, local_feature_map
 from archsmith.tensornet.classifiers.mps import pixel_path

@@ -7,8 +7,8 @@ import itertools
 import pytest
 import torch
 
+from archsmith.build import create_model
 from archsmith.errors import ArchsmithError
-from archsmith.registry import create_model
 from archsmith.tasks import get_task
 from archsmith.tensornet.classifiers.kernel_init import fit_kernel_ridge, kernel_ridge_alpha
 from archsmith.tensornet.classifiers.mps import MPSClassifier

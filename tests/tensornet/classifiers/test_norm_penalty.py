@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from archsmith.build import create_model
 from archsmith.errors import ArchsmithError
-from archsmith.registry import create_model
 from archsmith.tasks import get_task
 from archsmith.tensornet.classifiers import MPSClassifier
 from archsmith.tensornet.classifiers._chain import mean_square_weight

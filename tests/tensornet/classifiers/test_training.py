@@ -8,9 +8,9 @@ import json
 import pytest
 import torch
 
+from archsmith.build import create_model
 from archsmith.cli import main
 from archsmith.errors import ArchsmithError
-from archsmith.registry import create_model
 from archsmith.tasks import get_task
 from archsmith.tasks.base import Split, Task
 from archsmith.tensornet.classifiers import MPSClassifier, TTNClassifier, dmrg_fit, fit_isometries

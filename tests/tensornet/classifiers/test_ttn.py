@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from archsmith.build import create_model
 from archsmith.errors import ArchsmithError
-from archsmith.registry import create_model
 from archsmith.tasks import get_task
 from archsmith.tensornet.classifiers import TTNClassifier, fit_isometries
 from archsmith.tensornet.classifiers.ttn import tree_levels

@@ -7,8 +7,8 @@ import copy
 import pytest
 import torch
 
+from archsmith.build import create_model
 from archsmith.errors import ArchsmithError
-from archsmith.registry import create_model
 from archsmith.tasks import get_task
 from archsmith.tensornet.classifiers.ttn import TTNClassifier, fit_isometries
 from archsmith.train import TrainConfig, fit

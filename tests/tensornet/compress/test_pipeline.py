@@ -7,8 +7,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from archsmith.build import create_model
 from archsmith.errors import ArchsmithError
-from archsmith.registry import create_model
 from archsmith.tasks import get_task
 from archsmith.tensornet.compress.allocate import allocate_greedy, total_params
 from archsmith.tensornet.compress.archsmith_model import TaskModelSubject

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from archsmith.registry import create_model, get_model_entry
+from archsmith.build import create_model
+from archsmith.registry import get_model_entry
 from archsmith.tasks import get_task
 from archsmith.tensornet.layers import TensorLinear
 

@@ -41,12 +41,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 from archsmith.errors import ArchsmithError
+from archsmith.tasks.evaluation import evaluate
 from archsmith.tensornet.classifiers._chain import mps_logits, rescale
+from archsmith.tensornet.classifiers.mps_base import MPSBase
 from archsmith.tensornet.core.contract import contract
 
 if TYPE_CHECKING:
     from archsmith.tasks import Task
-    from archsmith.tensornet.classifiers.mps import MPSClassifier
 
 __all__ = [
     "DMRGResult",
@@ -337,7 +338,7 @@ def _pass_left(
 
 
 def dmrg_sweep(
-    model: MPSClassifier,
+    model: MPSBase,
     x: torch.Tensor,
     y: torch.Tensor,
     loss_fn: LossFn,
@@ -396,7 +397,7 @@ class DMRGResult:
 
 
 def dmrg_fit(
-    model: MPSClassifier,
+    model: MPSBase,
     task: Task,
     *,
     sweeps: int = 4,
@@ -424,8 +425,6 @@ def dmrg_fit(
     Returns:
         validation and test metrics of the weights with the best validation metric.
     """
-    from archsmith.train import evaluate
-
     if sweeps < 1:
         raise ArchsmithError(f"sweeps: must be >= 1, got {sweeps}")
     if batch_size is not None and batch_size < 1:

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from archsmith.errors import ArchsmithError
+from archsmith.tensornet.classifiers.mps_base import MPSBase
 
 __all__ = ["fit_kernel_ridge", "kernel_ridge_alpha"]
 
@@ -123,9 +124,7 @@ def fit_kernel_ridge(
         ridge: ``lambda``.
         max_samples: use the first this many samples (memory grows as ``n^2`` per site).
     """
-    from archsmith.tensornet.classifiers.mps import MPSClassifier
-
-    if not isinstance(model, MPSClassifier):
+    if not isinstance(model, MPSBase):
         raise ArchsmithError(
             f"fit_kernel_ridge: needs an MPSClassifier, got {type(model).__name__}"
         )

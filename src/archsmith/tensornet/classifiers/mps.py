@@ -24,7 +24,10 @@ from archsmith.layers.aux_loss import LossFn
 from archsmith.options import Range
 from archsmith.registry import register_model
 from archsmith.tensornet.classifiers._chain import mean_square_weight, mps_logits
+from archsmith.tensornet.classifiers.dmrg import dmrg_sweep
 from archsmith.tensornet.classifiers.feature_map import LOCAL_DIM, local_feature_map
+from archsmith.tensornet.classifiers.kernel_init import fit_kernel_ridge
+from archsmith.tensornet.classifiers.mps_base import MPSBase
 
 if TYPE_CHECKING:
     from archsmith.tasks import Task
@@ -32,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["MPSClassifier", "mps", "pixel_path"]
 
 
-class MPSClassifier(nn.Module):
+class MPSClassifier(MPSBase):
     """An MPS of ``num_sites`` sites, bond dimension ``chi`` and a label index on one site.
 
     Args:
@@ -161,8 +164,6 @@ class MPSClassifier(nn.Module):
         """Called by :func:`archsmith.train.fit` before a fresh run: with ``init="kernel"``, the
         kernel ridge initialisation on the task's training set."""
         if self.init == "kernel":
-            from archsmith.tensornet.classifiers.kernel_init import fit_kernel_ridge
-
             fit_kernel_ridge(self, task.train.x, task.train.y, ridge=self.kernel_ridge)
 
     def mean_square_weight(self) -> torch.Tensor:
@@ -181,8 +182,6 @@ class MPSClassifier(nn.Module):
             if self.norm_penalty:
                 loss = loss + self.norm_penalty * self.mean_square_weight()
             return loss
-        from archsmith.tensornet.classifiers.dmrg import dmrg_sweep
-
         swept = dmrg_sweep(
             self,
             x,

@@ -31,8 +31,9 @@ SPEC_FILE, MODEL_FILE = "spec.json", "model.safetensors"
 
 def load_run(run_dir: str | Path) -> tuple[nn.Module, Any]:
     """Model (with its trained weights) and task of an ``archsmith train`` run directory."""
+    from archsmith.build import build
     from archsmith.checkpoint import load_model
-    from archsmith.spec import build, load_spec
+    from archsmith.spec import load_spec
     from archsmith.tasks import get_task
 
     run = Path(run_dir)
@@ -54,7 +55,8 @@ def load_run(run_dir: str | Path) -> tuple[nn.Module, Any]:
 
 def rebuild_task_model(directory: Path, source: dict[str, Any]) -> nn.Module:
     """The dense skeleton saved by :meth:`TaskModelSubject.save_skeleton` (untrained weights)."""
-    from archsmith.spec import build, load_spec
+    from archsmith.build import build
+    from archsmith.spec import load_spec
 
     return build(load_spec(directory / SPEC_FILE)).eval()
 

@@ -66,7 +66,8 @@ def make_subject(req: CompressRequest) -> Subject:
     if req.checkpoint is not None:
         model, task = load_run(req.checkpoint)
         return TaskModelSubject(model, task, label=f"{req.checkpoint.name} on {task.name}")
-    from archsmith.registry import create_model, get_model_entry
+    from archsmith.build import create_model
+    from archsmith.registry import get_model_entry
     from archsmith.tasks import get_task
 
     assert req.model is not None
@@ -81,7 +82,7 @@ def run_compress(
     """Compress, heal, save into ``req.out`` atomically; returns the result and its table."""
     import torch
 
-    from archsmith.bench.report import format_rows_table
+    from archsmith.measure.tables import format_rows_table
 
     check_out_dir(req.out, req.force)  # fail before loading anything
     torch.manual_seed(req.seed)

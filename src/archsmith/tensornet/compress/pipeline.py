@@ -166,7 +166,7 @@ def _state_bytes(model: nn.Module, where: Path) -> int:
 
 
 def _latency(subject: Subject, model: nn.Module, repeats: int) -> tuple[float, float]:
-    from archsmith.bench.timing import time_interleaved
+    from archsmith.measure.timing import time_interleaved
 
     batch = subject.latency_batch()
     with torch.no_grad():
@@ -326,7 +326,7 @@ def _save(
     variants: dict[str, Any],
     result: CompressResult,
 ) -> None:
-    from archsmith.bench.report import jsonable
+    from archsmith.measure.tables import jsonable
 
     subject.save_skeleton(out_dir)
     save_compressed(

@@ -10,7 +10,7 @@ import pytest
 
 SCRIPT = """
 import sys
-from archsmith.bench.heap import steady_heap
+from archsmith.measure.heap import steady_heap
 
 def rss():
     with open("/proc/self/status") as fh:
