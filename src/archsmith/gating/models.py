@@ -1,11 +1,19 @@
 """Registered GLA models: ``gla_lm`` (language model, optionally hybrid with softmax attention)
-and ``vig`` (ViG: bidirectional GLA with 2D locality for images)."""
+and ``vig`` (ViG: bidirectional GLA with 2D locality for images).
+
+Both are built from the shared Transformer parts of :mod:`archsmith.models.transformer`: ``gla_lm``
+is the :class:`~archsmith.models.transformer.Transformer` builder with one attention type per
+block (GLA or softmax, from ``pattern``), and ViG's blocks are its
+:class:`~archsmith.models.transformer.TransformerBlock` with the 2D bidirectional GLA as the
+token mixer.
+"""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import torch
 from einops import rearrange
@@ -13,7 +21,7 @@ from torch import nn
 
 from archsmith.errors import ArchsmithError
 from archsmith.gating.layers import GatedLinearAttention, GLAState, VisionGatedLinearAttention
-from archsmith.models.transformer import SequenceEmbedding, TransformerBlock
+from archsmith.models.transformer import Transformer, TransformerBlock, transformer_stack
 from archsmith.options import LayerName, Range
 from archsmith.registry import LayerArg, get_layer, register_model
 
@@ -45,13 +53,19 @@ def _layer_kinds(pattern: str, depth: int) -> str:
     return "".join(pattern[i % len(pattern)] for i in range(depth))
 
 
-class GLALanguageModel(nn.Module):
-    """Embedding, pre-norm blocks whose token mixer is GLA (``g``) or softmax attention
-    (``s``), a final norm and a linear head (Yang et al., 2024; the hybrid mixes in softmax
-    layers as their section 6 ablation does).
+class GLALanguageModel(Transformer):
+    """The :class:`~archsmith.models.transformer.Transformer` builder with blocks whose token
+    mixer is GLA (``g``) or softmax attention (``s``), one letter of ``pattern`` per block
+    (Yang et al., 2024; the hybrid mixes in softmax layers as their section 6 ablation does).
 
-    With ``per_position`` the head runs on every token (``[B, T, num_outputs]``); otherwise on
-    the mean over tokens. A causal model of pure GLA blocks on token inputs can generate with
+    Args:
+        pattern: the letters, repeated to ``depth`` blocks; ``""`` (default) is all GLA.
+        expand_k, chunk_size, short_conv: of every GLA layer (:class:`GatedLinearAttention`).
+        depth, and the other options (``dim``, ``num_heads``, ``mlp_layer``, ...): as the
+        builder; ``attn_layer`` comes from ``pattern``.
+
+    Shapes: ``x`` -> ``[B, T, num_outputs]`` with ``per_position``, else ``[B, num_outputs]``
+    (see the builder). A causal model of pure GLA blocks on token inputs can generate with
     :meth:`prefill` and :meth:`step` in ``O(1)`` memory per token.
     """
 
@@ -60,54 +74,20 @@ class GLALanguageModel(nn.Module):
         in_shape: tuple[int, ...],
         num_outputs: int,
         *,
-        vocab_size: int | None = None,
-        per_position: bool = False,
-        dim: int = 64,
         depth: int = 2,
-        num_heads: int = 4,
-        mlp_ratio: float = 4.0,
         pattern: str = "",
-        causal: bool | None = None,
-        dropout: float = 0.0,
         expand_k: float = 0.5,
         chunk_size: int = 64,
         short_conv: int = 0,
-        norm_layer: LayerArg = "layernorm",
-        act_layer: LayerArg = "gelu",
-        mlp_layer: LayerArg = "dense",
+        **options: Any,
     ) -> None:
-        super().__init__()
-        self.per_position = per_position
-        self.causal = per_position if causal is None else causal
-        self.kinds = _layer_kinds(pattern, depth)
+        kinds = _layer_kinds(pattern, depth)
         gla = functools.partial(
             GatedLinearAttention, expand_k=expand_k, chunk_size=chunk_size, short_conv=short_conv
         )
-        self.embed = SequenceEmbedding(in_shape, dim, vocab_size)
-        self.blocks = nn.Sequential(
-            *(
-                TransformerBlock(
-                    dim,
-                    num_heads,
-                    mlp_ratio,
-                    attn_layer=gla if kind == "g" else "softmax",
-                    norm_layer=norm_layer,
-                    act_layer=act_layer,
-                    mlp_layer=mlp_layer,
-                    causal=self.causal,
-                    dropout=dropout,
-                )
-                for kind in self.kinds
-            )
-        )
-        self.norm = get_layer("norm", norm_layer)(dim)
-        self.head = nn.Linear(dim, num_outputs)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x``: tokens ``[B, T]`` (or an image / vector, see :class:`SequenceEmbedding`) ->
-        ``[B, T, num_outputs]`` with ``per_position``, else ``[B, num_outputs]``."""
-        h = self.norm(self.blocks(self.embed(x)))
-        return self.head(h if self.per_position else h.mean(dim=1))
+        attn_layers = [gla if kind == "g" else "softmax" for kind in kinds]
+        super().__init__(in_shape, num_outputs, depth=depth, attn_layer=attn_layers, **options)
+        self.kinds = kinds
 
     def _check_decodable(self) -> None:
         if not (self.causal and self.per_position and self.embed.kind == "tokens"):
@@ -118,7 +98,7 @@ class GLALanguageModel(nn.Module):
     def _decoding_blocks(self) -> list[tuple[TransformerBlock, GatedLinearAttention]]:
         self._check_decodable()
         pairs = []
-        for block in self.blocks:
+        for block in self.blocks.children():
             assert isinstance(block, TransformerBlock)
             assert isinstance(block.attn, GatedLinearAttention)
             pairs.append((block, block.attn))
@@ -132,8 +112,7 @@ class GLALanguageModel(nn.Module):
         states = []
         for block, attn in self._decoding_blocks():
             y, state = attn.prefill(block.norm1(h))
-            h = h + block.drop(y)
-            h = h + block.drop(block.mlp(block.norm2(h)))
+            h = _finish_block(block, h, y)
             states.append(state)
         return self.head(self.norm(h)), GLACache(states, tokens.shape[1])
 
@@ -146,10 +125,16 @@ class GLALanguageModel(nn.Module):
         states = []
         for (block, attn), state in zip(self._decoding_blocks(), cache.states, strict=True):
             y, state = attn.step(block.norm1(h), state)
-            h = h + block.drop(y)
-            h = h + block.drop(block.mlp(block.norm2(h)))
+            h = _finish_block(block, h, y)
             states.append(state)
         return self.head(self.norm(h)), GLACache(states, cache.position + 1)
+
+
+def _finish_block(block: TransformerBlock, h: torch.Tensor, mixed: torch.Tensor) -> torch.Tensor:
+    """The rest of ``block`` once its token mixer gave ``mixed`` for ``h`` (both ``[B, ..., D]``):
+    the attention residual, then the MLP's, as :meth:`TransformerBlock.forward` does them."""
+    h = h + block.drop(mixed)
+    return h + block.drop(block.mlp(block.norm2(h)))
 
 
 @register_model(
@@ -187,55 +172,21 @@ def gla_lm(
     ~64, two layers) test accuracy goes from 0.253 to 0.998 at T=64 with 4 key-value pairs and
     from 0.132 to 0.996 at T=128 with 8 (without it, it never beats ``1 / num_kv``).
     """
-    if dim % num_heads:
-        raise ArchsmithError(f"options.num_heads: dim {dim} is not divisible by {num_heads} heads")
-    return GLALanguageModel(
-        in_shape,
-        num_outputs,
-        vocab_size=vocab_size,
-        per_position=per_position,
-        dim=dim,
-        depth=depth,
-        num_heads=num_heads,
-        mlp_ratio=mlp_ratio,
-        pattern=pattern,
-        causal=causal,
-        dropout=dropout,
-        expand_k=expand_k,
-        chunk_size=chunk_size,
-        short_conv=short_conv,
-        norm_layer=norm_layer,
-        act_layer=act_layer,
-        mlp_layer=mlp_layer,
-    )
+    # each option is the builder's keyword of the same name; first thing in the body, locals()
+    # holds exactly the options
+    return GLALanguageModel(**locals())
 
 
-class _ViGBlock(nn.Module):
-    """``x + BiGLA2D(norm(x))`` then ``x + mlp(norm(x))`` on ``[B, T, dim]``."""
+def _vision_gla(grid: tuple[int, int]) -> Callable[..., nn.Module]:
+    """:class:`VisionGatedLinearAttention` on a ``grid`` of patches as an ``attn_layer``
+    (``(dim, num_heads, *, causal, dropout)``); it is bidirectional by construction."""
 
-    def __init__(
-        self,
-        dim: int,
-        num_heads: int,
-        grid: tuple[int, int],
-        mlp_ratio: float,
-        norm_layer: LayerArg,
-        act_layer: LayerArg,
-        dropout: float,
-    ) -> None:
-        super().__init__()
-        norm = get_layer("norm", norm_layer)
-        self.norm1 = norm(dim)
-        self.attn = VisionGatedLinearAttention(dim, num_heads, grid, dropout=dropout)
-        self.norm2 = norm(dim)
-        self.mlp = get_layer("mlp", "dense")(
-            dim, max(1, round(dim * mlp_ratio)), act_layer=act_layer
-        )
-        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+    def make(dim: int, num_heads: int, *, causal: bool = False, dropout: float = 0.0) -> nn.Module:
+        if causal:
+            raise ArchsmithError("vig: the 2D bidirectional GLA cannot be causal")
+        return VisionGatedLinearAttention(dim, num_heads, grid, dropout=dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.norm1(x)))
-        return x + self.drop(self.mlp(self.norm2(x)))
+    return make
 
 
 class ViG(nn.Module):
@@ -268,11 +219,16 @@ class ViG(nn.Module):
         self.grid = (h // patch_size, w // patch_size)
         self.patch = nn.Conv2d(c, dim, kernel_size=patch_size, stride=patch_size)
         self.pos = nn.Parameter(torch.randn(self.grid[0] * self.grid[1], dim) * 0.02)
-        self.blocks = nn.Sequential(
-            *(
-                _ViGBlock(dim, num_heads, self.grid, mlp_ratio, norm_layer, act_layer, dropout)
-                for _ in range(depth)
-            )
+        # ``x + BiGLA2D(norm(x))`` then ``x + mlp(norm(x))`` per block
+        self.blocks = transformer_stack(
+            dim,
+            depth,
+            num_heads,
+            mlp_ratio,
+            attn_layer=_vision_gla(self.grid),
+            norm_layer=norm_layer,
+            act_layer=act_layer,
+            dropout=dropout,
         )
         self.norm = get_layer("norm", norm_layer)(dim)
         self.head = nn.Linear(dim, num_outputs)

@@ -1,17 +1,43 @@
-"""Pre-norm softmax-attention Transformer baseline (Vaswani et al., 2017; pre-norm as in
-Xiong et al., 2020), for token sequences, images (rows as tokens) and feature vectors."""
+"""The pre-norm Transformer builder (Vaswani et al., 2017; pre-norm as in Xiong et al., 2020)
+for token sequences, images (rows as tokens) and feature vectors, and the ``transformer``
+baseline registered over it.
+
+:class:`Transformer` is the one builder every Transformer-like registered model is a small
+function over (``transformer``, ``rev_transformer``, ``gla_lm`` and its hybrids,
+``moe_transformer``). It takes its parts the way timm's blocks do, as layer types (registry
+names, classes or partials): ``attn_layer`` (one type, or one per block for hybrids),
+``mlp_layer``, ``norm_layer``, ``act_layer``, ``linear_layer``, and ``stack_layer``, which makes
+the ``depth`` blocks: :func:`transformer_stack` (plain residual blocks) by default, or a
+family's stack such as the reversible one. The families pass their parts in; this module
+imports none of them.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
 
 import torch
 from torch import nn
 
+from archsmith.errors import ArchsmithError
 from archsmith.options import LayerName, Range
 from archsmith.registry import LayerArg, get_layer, register_model
 
-__all__ = ["SequenceEmbedding", "Transformer", "TransformerBlock", "transformer"]
+__all__ = [
+    "SequenceEmbedding",
+    "StackLayer",
+    "Transformer",
+    "TransformerBlock",
+    "transformer",
+    "transformer_stack",
+]
+
+#: Makes the blocks of a :class:`Transformer`: called as ``stack_layer(dim, depth, num_heads,
+#: mlp_ratio, *, attn_layer, norm_layer, act_layer, linear_layer, mlp_layer, causal, dropout)``,
+#: it returns a module ``[B, T, dim] -> [B, T, dim]``. :func:`transformer_stack` is one, and so
+#: is the reversible family's ``ReversibleTransformer`` (as a partial fixing ``reversible``).
+StackLayer = Callable[..., nn.Module]
 
 
 class SequenceEmbedding(nn.Module):
@@ -93,11 +119,56 @@ class TransformerBlock(nn.Module):
         return x + self.drop(self.mlp(self.norm2(x)))
 
 
-class Transformer(nn.Module):
-    """Embedding, ``depth`` Transformer blocks, a final norm and a linear head.
+def transformer_stack(
+    dim: int,
+    depth: int,
+    num_heads: int = 4,
+    mlp_ratio: float = 4.0,
+    *,
+    attn_layer: LayerArg | Sequence[LayerArg] = "softmax",
+    **options: Any,
+) -> nn.Sequential:
+    """``depth`` :class:`TransformerBlock` s in sequence on ``[B, T, dim]`` (a
+    :data:`StackLayer`).
 
-    With ``per_position`` the head runs on every token (``[B, T, num_outputs]``, next-token
-    tasks); otherwise on the mean over tokens (``[B, num_outputs]``).
+    ``attn_layer`` is one type for every block, or a sequence of ``depth`` types, one per block:
+    a hybrid model mixes token mixers that way (GLA and softmax attention in ``gla_lm``, as in
+    the ablation of Yang et al., 2024, section 6). ``options`` (``norm_layer``, ``act_layer``,
+    ``linear_layer``, ``mlp_layer``, ``causal``, ``dropout``) go to every block, as
+    :class:`TransformerBlock` takes them.
+    """
+    if isinstance(attn_layer, str | None) or callable(attn_layer):
+        attn_layers: list[LayerArg] = [attn_layer] * depth
+    else:
+        attn_layers = list(attn_layer)
+        if len(attn_layers) != depth:
+            raise ArchsmithError(f"{len(attn_layers)} attention layers for {depth} blocks")
+    return nn.Sequential(
+        *(TransformerBlock(dim, num_heads, mlp_ratio, attn_layer=a, **options) for a in attn_layers)
+    )
+
+
+class Transformer(nn.Module):
+    """Embedding, a stack of ``depth`` blocks, a final norm and a linear head.
+
+    Shapes: ``x`` (tokens ``[B, T]``, an image ``[B, C, H, W]`` or a vector ``[B, F]``, see
+    :class:`SequenceEmbedding`) -> ``[B, T, num_outputs]`` with ``per_position`` (the head on
+    every token, for next-token tasks), else ``[B, num_outputs]`` (the head on the mean over
+    tokens).
+
+    Args:
+        in_shape, num_outputs, vocab_size, per_position: from the task.
+        dim: width D, divisible by ``num_heads``. Default 64. depth: blocks. Default 2.
+        num_heads: attention heads. Default 4. mlp_ratio: MLP hidden width / D. Default 4.
+        causal: mask future positions; ``None`` (default) means ``per_position``.
+        dropout: on attention probabilities and residual branches. Default 0.
+        attn_layer, norm_layer, act_layer, linear_layer, mlp_layer: layer types (names, classes,
+            partials) handed to ``stack_layer``; the plain stack also takes one ``attn_layer``
+            per block. ``norm_layer`` is also the final norm.
+        stack_layer: makes the blocks (a :data:`StackLayer`). Default :func:`transformer_stack`.
+
+    Parameters are created in the order embedding, blocks, final norm, head, so a seed gives
+    the same weights to every model built on this class as it did before they shared it.
     """
 
     def __init__(
@@ -113,37 +184,39 @@ class Transformer(nn.Module):
         mlp_ratio: float = 4.0,
         causal: bool | None = None,
         dropout: float = 0.0,
-        attn_layer: LayerArg = "softmax",
+        attn_layer: LayerArg | Sequence[LayerArg] = "softmax",
         norm_layer: LayerArg = "layernorm",
         act_layer: LayerArg = "gelu",
         linear_layer: LayerArg = "dense",
         mlp_layer: LayerArg = "dense",
+        stack_layer: StackLayer = transformer_stack,
     ) -> None:
         super().__init__()
-        self.per_position = per_position
-        causal = per_position if causal is None else causal
-        self.embed = SequenceEmbedding(in_shape, dim, vocab_size)
-        self.blocks = nn.Sequential(
-            *(
-                TransformerBlock(
-                    dim,
-                    num_heads,
-                    mlp_ratio,
-                    attn_layer=attn_layer,
-                    norm_layer=norm_layer,
-                    act_layer=act_layer,
-                    linear_layer=linear_layer,
-                    mlp_layer=mlp_layer,
-                    causal=causal,
-                    dropout=dropout,
-                )
-                for _ in range(depth)
+        if dim % num_heads:
+            raise ArchsmithError(
+                f"options.num_heads: dim {dim} is not divisible by {num_heads} heads"
             )
+        self.per_position = per_position
+        self.causal = per_position if causal is None else causal
+        self.embed = SequenceEmbedding(in_shape, dim, vocab_size)
+        self.blocks = stack_layer(
+            dim,
+            depth,
+            num_heads,
+            mlp_ratio,
+            attn_layer=attn_layer,
+            norm_layer=norm_layer,
+            act_layer=act_layer,
+            linear_layer=linear_layer,
+            mlp_layer=mlp_layer,
+            causal=self.causal,
+            dropout=dropout,
         )
         self.norm = get_layer("norm", norm_layer)(dim)
         self.head = nn.Linear(dim, num_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` -> ``[B, T, num_outputs]`` with ``per_position``, else ``[B, num_outputs]``."""
         h = self.norm(self.blocks(self.embed(x)))  # [B, T, D]
         if not self.per_position:
             h = h.mean(dim=1)  # [B, D]
@@ -173,25 +246,10 @@ def transformer(
     linear_layer: Annotated[LayerArg, LayerName("linear")] = "dense",
     mlp_layer: Annotated[LayerArg, LayerName("mlp")] = "dense",
 ) -> nn.Module:
-    """Pre-norm softmax-attention Transformer (causal for next-token tasks)."""
-    if dim % num_heads:
-        from archsmith.errors import ArchsmithError
+    """Pre-norm softmax-attention Transformer (causal for next-token tasks).
 
-        raise ArchsmithError(f"options.num_heads: dim {dim} is not divisible by {num_heads} heads")
-    return Transformer(
-        in_shape,
-        num_outputs,
-        vocab_size=vocab_size,
-        per_position=per_position,
-        dim=dim,
-        depth=depth,
-        num_heads=num_heads,
-        mlp_ratio=mlp_ratio,
-        causal=causal,
-        dropout=dropout,
-        attn_layer=attn_layer,
-        norm_layer=norm_layer,
-        act_layer=act_layer,
-        linear_layer=linear_layer,
-        mlp_layer=mlp_layer,
-    )
+    Options as :class:`Transformer`, with the plain stack of :class:`TransformerBlock` s.
+    """
+    # each option is the builder's keyword of the same name; first thing in the body, locals()
+    # holds exactly the options
+    return Transformer(**locals())

@@ -7,9 +7,10 @@ builds the plain-autograd twin: same layers, same initialisation for the same se
   reversible inverted bottlenecks (:func:`~archsmith.reversible.blocks.rev_mbconv`) with a
   non-reversible strided convolution between stages (as RevNet downsamples, Gomez et al. 2017),
   global pooling and a linear head.
-- ``rev_transformer`` — the reversible Transformer
-  (:class:`~archsmith.reversible.blocks.ReversibleTransformer`) with the embedding and head of
-  the ``transformer`` baseline, for mqar, selective copy, digits and feature vectors.
+- ``rev_transformer`` — the :class:`~archsmith.models.transformer.Transformer` builder (the
+  embedding, final norm and head of the ``transformer`` baseline) with the reversible stack
+  :class:`~archsmith.reversible.blocks.ReversibleTransformer` passed in as its ``stack_layer``,
+  for mqar, selective copy, digits and feature vectors.
 
 Spec blocks: ``rev_mbconv`` (``[C, H, W]`` or ``[C, D, H, W]`` in and out) and
 ``rev_transformer`` (``[T, D]`` in and out), each a whole reversible stack of ``depth`` layers,
@@ -18,16 +19,17 @@ so its memory stays flat in ``depth``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from torch import Tensor, nn
 
 from archsmith.errors import ArchsmithError
 from archsmith.models.cnn import ConvNormAct
-from archsmith.models.transformer import SequenceEmbedding
+from archsmith.models.transformer import Transformer
 from archsmith.options import LayerName, Range
-from archsmith.registry import LayerArg, get_layer, register_block, register_model
+from archsmith.registry import LayerArg, register_block, register_model
 from archsmith.reversible.blocks import ReversibleTransformer, rev_mbconv
 from archsmith.reversible.engine import ReversibleSequence
 
@@ -169,10 +171,13 @@ def rev_cnn(
     )
 
 
-class RevTransformer(nn.Module):
-    """Embedding, a :class:`ReversibleTransformer`, a final norm and a linear head.
+class RevTransformer(Transformer):
+    """The :class:`~archsmith.models.transformer.Transformer` builder with a
+    :class:`ReversibleTransformer` as its stack: two streams ``[B, T, 2 * dim]``, training
+    memory flat in ``depth``; ``reversible=False`` is the plain-autograd twin (same layers, same
+    initialisation for the same seed).
 
-    Shapes as the ``transformer`` baseline: ``[B, num_outputs]``, or ``[B, T, num_outputs]``
+    Other options and shapes as the builder: ``[B, num_outputs]``, or ``[B, T, num_outputs]``
     with ``per_position``.
     """
 
@@ -181,46 +186,11 @@ class RevTransformer(nn.Module):
         in_shape: tuple[int, ...],
         num_outputs: int,
         *,
-        vocab_size: int | None = None,
-        per_position: bool = False,
-        dim: int = 64,
-        depth: int = 2,
-        num_heads: int = 4,
-        mlp_ratio: float = 4.0,
-        causal: bool | None = None,
-        dropout: float = 0.0,
-        attn_layer: LayerArg = "softmax",
-        norm_layer: LayerArg = "layernorm",
-        act_layer: LayerArg = "gelu",
-        linear_layer: LayerArg = "dense",
-        mlp_layer: LayerArg = "dense",
         reversible: bool = True,
+        **options: Any,
     ) -> None:
-        super().__init__()
-        self.per_position = per_position
-        self.embed = SequenceEmbedding(in_shape, dim, vocab_size)
-        self.blocks = ReversibleTransformer(
-            dim,
-            depth,
-            num_heads,
-            mlp_ratio,
-            reversible=reversible,
-            attn_layer=attn_layer,
-            norm_layer=norm_layer,
-            act_layer=act_layer,
-            linear_layer=linear_layer,
-            mlp_layer=mlp_layer,
-            causal=per_position if causal is None else causal,
-            dropout=dropout,
-        )
-        self.norm = get_layer("norm", norm_layer)(dim)
-        self.head = nn.Linear(dim, num_outputs)
-
-    def forward(self, x: Tensor) -> Tensor:
-        h = self.norm(self.blocks(self.embed(x)))  # [B, T, D]
-        if not self.per_position:
-            h = h.mean(dim=1)  # [B, D]
-        return self.head(h)
+        stack = functools.partial(ReversibleTransformer, reversible=reversible)
+        super().__init__(in_shape, num_outputs, stack_layer=stack, **options)
 
 
 @register_model(
@@ -248,27 +218,13 @@ def rev_transformer(
     mlp_layer: Annotated[LayerArg, LayerName("mlp")] = "dense",
     reversible: bool = True,
 ) -> nn.Module:
-    """Reversible Transformer (Reformer-style: attention as F, MLP as G, two streams)."""
-    if dim % num_heads:
-        raise ArchsmithError(f"options.num_heads: dim {dim} is not divisible by {num_heads} heads")
-    return RevTransformer(
-        in_shape,
-        num_outputs,
-        vocab_size=vocab_size,
-        per_position=per_position,
-        dim=dim,
-        depth=depth,
-        num_heads=num_heads,
-        mlp_ratio=mlp_ratio,
-        causal=causal,
-        dropout=dropout,
-        attn_layer=attn_layer,
-        norm_layer=norm_layer,
-        act_layer=act_layer,
-        linear_layer=linear_layer,
-        mlp_layer=mlp_layer,
-        reversible=reversible,
-    )
+    """Reversible Transformer (Reformer-style: attention as F, MLP as G, two streams).
+
+    Options as the ``transformer`` baseline, plus ``reversible`` (``False``: the autograd twin).
+    """
+    # each option is the builder's keyword of the same name; first thing in the body, locals()
+    # holds exactly the options
+    return RevTransformer(**locals())
 
 
 # ----------------------------------------------------------------------------------------------
