@@ -1,3 +1,9 @@
-"""archsmith: build, measure, compress and search efficient neural networks in PyTorch."""
+"""archsmith: build, measure, compress and search efficient neural networks in PyTorch.
+
+The package is a stack of floors, each importing only those below it (``ARCHITECTURE.md``):
+``errors``, ``io`` -> ``options`` -> ``registry`` -> ``tasks`` -> ``spec`` -> ``build``, ``cost``,
+``checkpoint``, ``measure`` -> ``layers`` -> ``models`` -> ``blocks`` -> the families
+(``selfnorm``, ``reversible``, ``tensornet``, ``gating``) -> ``train`` -> ``bench`` -> ``cli``.
+"""
 
 __version__ = "0.1.0"

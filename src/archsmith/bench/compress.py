@@ -23,9 +23,15 @@ from typing import Any
 import torch
 
 from archsmith.bench.registry import BenchContext, register_bench
+from archsmith.build import create_model
+from archsmith.tasks import get_task
+from archsmith.tensornet.compress.archsmith_model import TaskModelSubject
+from archsmith.tensornet.compress.corpus import split_sentences
 from archsmith.tensornet.compress.heal import HealConfig
+from archsmith.tensornet.compress.minilm import SentenceEncoderSubject, load_minilm
 from archsmith.tensornet.compress.pipeline import CompressConfig, compress
 from archsmith.tensornet.compress.subject import Subject
+from archsmith.train import TrainConfig, fit, seed_everything
 
 __all__ = ["HEAL_STEPS", "TARGETS", "bench_compress"]
 
@@ -40,9 +46,6 @@ def _rows(result: Any, extra: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _minilm_rows(ctx: BenchContext, targets: tuple[float, ...]) -> list[dict[str, Any]]:
-    from archsmith.tensornet.compress.corpus import split_sentences
-    from archsmith.tensornet.compress.minilm import SentenceEncoderSubject, load_minilm
-
     steps = HEAL_STEPS["quick" if ctx.quick else "full"]
     split = split_sentences(num_eval=128 if ctx.quick else 512)
     subject = SentenceEncoderSubject(load_minilm(), split)
@@ -56,11 +59,6 @@ def _minilm_rows(ctx: BenchContext, targets: tuple[float, ...]) -> list[dict[str
 
 
 def _digits_rows(ctx: BenchContext, targets: tuple[float, ...]) -> list[dict[str, Any]]:
-    from archsmith.build import create_model
-    from archsmith.tasks import get_task
-    from archsmith.tensornet.compress.archsmith_model import TaskModelSubject
-    from archsmith.train import TrainConfig, fit, seed_everything
-
     task = get_task("digits-flat")
     seed_everything(0)
     model = create_model("mlp", task=task, hidden=[256, 256])

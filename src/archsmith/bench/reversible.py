@@ -67,6 +67,7 @@ from rich.console import Console
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from archsmith.bench import reversible_unet
 from archsmith.bench.anchors import AnchorMissing, anchor_missing_row, require_anchor
 from archsmith.bench.registry import BenchContext, register_bench
 from archsmith.cost import measure, peak_rss
@@ -384,14 +385,9 @@ def stack_rows(ctx: BenchContext, grid: Grid | None = None) -> list[dict[str, An
 
 
 def _extra_tables(ctx: BenchContext) -> list[dict[str, Any]]:
-    """The U-Net budget and reconstruction tables of :mod:`archsmith.bench.reversible_unet`,
-    or nothing (with a printed note) where that module or its functions are missing."""
+    """The U-Net budget and reconstruction tables of :mod:`archsmith.bench.reversible_unet`;
+    a table whose function is missing there is skipped with a printed note."""
     console = Console(stderr=True, highlight=False)
-    try:
-        from archsmith.bench import reversible_unet
-    except ImportError as err:
-        console.print(f"reversible: U-Net and reconstruction tables skipped ({err})")
-        return []
     rows: list[dict[str, Any]] = []
     for name in ("unet_budget_rows", "reconstruction_rows"):
         fn = getattr(reversible_unet, name, None)

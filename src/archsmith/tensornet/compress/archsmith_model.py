@@ -19,7 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archsmith.build import build
+from archsmith.checkpoint import load_model
 from archsmith.errors import ArchsmithError
+from archsmith.spec import load_spec
+from archsmith.tasks import get_task
 from archsmith.tensornet.compress.subject import Subject
 from archsmith.tensornet.compress.surgery import linear_layers
 
@@ -31,11 +35,6 @@ SPEC_FILE, MODEL_FILE = "spec.json", "model.safetensors"
 
 def load_run(run_dir: str | Path) -> tuple[nn.Module, Any]:
     """Model (with its trained weights) and task of an ``archsmith train`` run directory."""
-    from archsmith.build import build
-    from archsmith.checkpoint import load_model
-    from archsmith.spec import load_spec
-    from archsmith.tasks import get_task
-
     run = Path(run_dir)
     if not run.is_dir():
         raise ArchsmithError(f"--checkpoint: {str(run)!r} is not a directory")
@@ -55,9 +54,6 @@ def load_run(run_dir: str | Path) -> tuple[nn.Module, Any]:
 
 def rebuild_task_model(directory: Path, source: dict[str, Any]) -> nn.Module:
     """The dense skeleton saved by :meth:`TaskModelSubject.save_skeleton` (untrained weights)."""
-    from archsmith.build import build
-    from archsmith.spec import load_spec
-
     return build(load_spec(directory / SPEC_FILE)).eval()
 
 

@@ -9,8 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from archsmith.build import create_model
 from archsmith.errors import ArchsmithError
+from archsmith.measure.tables import format_rows_table
+from archsmith.registry import get_model_entry
+from archsmith.tasks import get_task
+from archsmith.tensornet.compress.archsmith_model import TaskModelSubject, load_run
+from archsmith.tensornet.compress.corpus import split_sentences
 from archsmith.tensornet.compress.heal import HealConfig
+from archsmith.tensornet.compress.minilm import SentenceEncoderSubject, load_minilm
 from archsmith.tensornet.compress.pipeline import (
     CompressConfig,
     CompressResult,
@@ -57,18 +66,12 @@ def make_subject(req: CompressRequest) -> Subject:
                 f"--pretrained: unknown model {req.pretrained!r}; choose one of "
                 f"{', '.join(PRETRAINED)}"
             )
-        from archsmith.tensornet.compress.corpus import split_sentences
-        from archsmith.tensornet.compress.minilm import SentenceEncoderSubject, load_minilm
 
         return SentenceEncoderSubject(load_minilm(), split_sentences())
-    from archsmith.tensornet.compress.archsmith_model import TaskModelSubject, load_run
 
     if req.checkpoint is not None:
         model, task = load_run(req.checkpoint)
         return TaskModelSubject(model, task, label=f"{req.checkpoint.name} on {task.name}")
-    from archsmith.build import create_model
-    from archsmith.registry import get_model_entry
-    from archsmith.tasks import get_task
 
     assert req.model is not None
     task = get_task(req.task or get_model_entry(req.model).default_task, **req.task_options)
@@ -80,10 +83,6 @@ def run_compress(
     req: CompressRequest, log: Callable[[str], None] = print
 ) -> tuple[CompressResult, str]:
     """Compress, heal, save into ``req.out`` atomically; returns the result and its table."""
-    import torch
-
-    from archsmith.measure.tables import format_rows_table
-
     check_out_dir(req.out, req.force)  # fail before loading anything
     torch.manual_seed(req.seed)
     subject = make_subject(req)

@@ -34,6 +34,8 @@ import torch
 from torch import nn
 
 from archsmith.errors import ArchsmithError, did_you_mean
+from archsmith.tensornet.core import interleave_modes
+from archsmith.tensornet.layers import FORMATS, TTLinear
 
 __all__ = ["METHODS", "MPO_SPLITS", "LayerFormat", "Variant", "get_format", "variant_from_json"]
 
@@ -185,9 +187,6 @@ class _WhitenedMPO:
         self._svd: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     def __call__(self, rank: int, options: dict[str, Any]) -> nn.Module:
-        from archsmith.tensornet.core import interleave_modes
-        from archsmith.tensornet.layers import TTLinear
-
         out_f, in_f = self.whitened.shape
         in_m, out_m = tuple(options["in_modes"]), tuple(options["out_modes"])
         if len(in_m) != 2 or in_m[0] != 1:
@@ -222,8 +221,6 @@ class _WhitenedMPO:
 
 @functools.cache
 def _layer_class(name: str) -> type[nn.Module]:
-    from archsmith.tensornet.layers import FORMATS
-
     classes = {cls.__name__: cls for cls in FORMATS.values()}
     if name not in classes:  # a manifest names the class: only the known layer classes load
         raise ArchsmithError(

@@ -28,8 +28,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from archsmith.checkpoint import save_model
 from archsmith.errors import ArchsmithError
 from archsmith.io import atomic_write_json
+from archsmith.measure.tables import jsonable
+from archsmith.measure.timing import time_interleaved
 from archsmith.tensornet.compress.allocate import allocate_greedy, allocate_uniform, total_params
 from archsmith.tensornet.compress.formats import get_format
 from archsmith.tensornet.compress.heal import HealConfig, heal
@@ -156,8 +159,6 @@ def output_dir(out: Path, force: bool) -> Iterator[Path]:
 
 
 def _state_bytes(model: nn.Module, where: Path) -> int:
-    from archsmith.checkpoint import save_model
-
     path = where / ".size-probe.safetensors"
     save_model(path, model)
     size = path.stat().st_size
@@ -166,8 +167,6 @@ def _state_bytes(model: nn.Module, where: Path) -> int:
 
 
 def _latency(subject: Subject, model: nn.Module, repeats: int) -> tuple[float, float]:
-    from archsmith.measure.timing import time_interleaved
-
     batch = subject.latency_batch()
     with torch.no_grad():
         times = time_interleaved(
@@ -326,8 +325,6 @@ def _save(
     variants: dict[str, Any],
     result: CompressResult,
 ) -> None:
-    from archsmith.measure.tables import jsonable
-
     subject.save_skeleton(out_dir)
     save_compressed(
         out_dir,

@@ -26,7 +26,9 @@ from torch import nn
 from archsmith.checkpoint import load_model, save_model
 from archsmith.errors import ArchsmithError
 from archsmith.io import atomic_write_json
+from archsmith.tensornet.compress.archsmith_model import rebuild_task_model
 from archsmith.tensornet.compress.formats import LayerFormat, Variant, variant_from_json
+from archsmith.tensornet.compress.minilm import rebuild_sentence_encoder
 from archsmith.tensornet.compress.surgery import set_submodule
 
 __all__ = ["MANIFEST_FILE", "WEIGHTS_FILE", "load_compressed", "save_compressed"]
@@ -93,12 +95,8 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
 def _skeleton(directory: Path, source: dict[str, Any]) -> nn.Module:
     kind = source.get("kind")
     if kind == "sentence_encoder":
-        from archsmith.tensornet.compress.minilm import rebuild_sentence_encoder
-
         return rebuild_sentence_encoder(directory, source)
     if kind == "task_model":
-        from archsmith.tensornet.compress.archsmith_model import rebuild_task_model
-
         return rebuild_task_model(directory, source)
     raise ArchsmithError(f"{str(directory / MANIFEST_FILE)!r}: unknown source kind {kind!r}")
 
