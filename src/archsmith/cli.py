@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -43,6 +44,22 @@ def _key_value(text: str) -> tuple[str, Any]:
         return key, json.loads(raw)
     except json.JSONDecodeError:
         return key, raw
+
+
+def _positive_int_or(word: str, meaning: Any) -> Any:
+    """An argparse type: a positive integer, or ``word`` (which parses to ``meaning``)."""
+
+    def parse(text: str) -> Any:
+        if text == word:
+            return meaning
+        value = int(text) if text.isdigit() else 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(
+                f"expected a positive integer or {word!r}, got {text!r}"
+            )
+        return value
+
+    return parse
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -93,26 +110,57 @@ def _parser() -> _Parser:
     models = sub.add_parser("models", help="list the registered models")
     models.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. '*cnn*'")
 
-    train = sub.add_parser("train", help="train a model on a task")
+    train = sub.add_parser(
+        "train",
+        help="train a model on a task",
+        description="Train a model on a task. Training settings not given as flags come from "
+        "the model's recipe (see 'archsmith models NAME'), else from the trainer's defaults; "
+        "with --resume, from the run directory.",
+    )
     _add_model_args(train)
-    train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--lr", type=float, default=3e-3)
-    train.add_argument("--weight-decay", type=float, default=1e-2)
-    train.add_argument("--patience", type=int, default=10, help="early-stopping patience in epochs")
-    train.add_argument("--seed", type=int, default=0)
+    # SUPPRESS: a flag the user did not give is absent from the namespace and leaves its setting
+    # to the run directory (--resume), the model's recipe, then TrainConfig's default
+    # (archsmith.train.resolve_config); None could not say "not given", as --patience off is None
+    unset = argparse.SUPPRESS
+    train.add_argument(
+        "--epochs", type=int, help="passes over the training split (default 30)", default=unset
+    )
+    train.add_argument(
+        "--batch-size",
+        type=_positive_int_or("full", "full"),
+        default=unset,
+        help="samples per step, or 'full' for the whole training split (default 64)",
+    )
+    train.add_argument("--lr", type=float, help="peak learning rate (default 3e-3)", default=unset)
+    train.add_argument(
+        "--weight-decay", type=float, help="AdamW weight decay (default 1e-2)", default=unset
+    )
+    train.add_argument(
+        "--patience",
+        type=_positive_int_or("off", None),
+        help="early-stopping patience in epochs, or 'off' (default 10)",
+        default=unset,
+    )
+    train.add_argument(
+        "--seed", type=int, help="seeds weights and data order (default 0)", default=unset
+    )
     train.add_argument(
         "--weights",
         choices=("best", "last", "swa"),
-        default="best",
+        default=unset,
         help="weights the run ends with: best validation epoch (default), last epoch, or swa "
         "(average of the epochs after --swa-start)",
     )
     train.add_argument(
         "--swa-start",
         type=float,
-        default=0.5,
         help="with --weights swa: share of epochs before averaging begins (default 0.5)",
+        default=unset,
+    )
+    train.add_argument(
+        "--no-recipe",
+        action="store_true",
+        help="ignore the model's recipe: the trainer's defaults and the factory's options",
     )
     train.add_argument("--out", help="run directory (default: runs/TASK-MODEL)")
     train.add_argument(
@@ -139,12 +187,33 @@ def _parser() -> _Parser:
     diagnose.add_argument("--json", help="also write the statistics as JSON to this file")
 
     _add_compress_parser(sub)
+    _add_search_parsers(sub)
 
     bench = sub.add_parser("bench", help="run a benchmark side by side with its anchor libraries")
     bench.add_argument("name", help="benchmark name (e.g. 'baseline')")
     bench.add_argument("--quick", action="store_true", help="reduced grid")
     bench.add_argument("--json", help="write {'machine': ..., 'rows': [...]} to this file")
     return parser
+
+
+def _add_search_parsers(sub: Any) -> None:
+    # the search's arguments live beside it, in a module that imports neither torch nor optuna
+    from archsmith.search.arguments import add_report_parser, add_search_parser
+
+    add_search_parser(sub)
+    add_report_parser(sub)
+
+
+def _cmd_search(args: argparse.Namespace) -> None:
+    from archsmith.search.command import search_command
+
+    search_command(args)
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from archsmith.search.command import report_command
+
+    report_command(args)
 
 
 def _add_compress_parser(sub: Any) -> None:
@@ -273,20 +342,87 @@ def _cmd_models(args: argparse.Namespace) -> None:
     names = list_models(args.pattern)
     if not names:
         raise ArchsmithError(f"no model matches {args.pattern!r} (see 'archsmith models')")
-    table = Table(title="archsmith models")
-    for col in ("model", "family", "inputs", "tasks", "default task", "description"):
+    if names == [args.pattern]:  # one model by its name: everything about it
+        _print_model(get_model_entry(args.pattern))
+        return
+    table = Table(title="archsmith models ('archsmith models NAME': options and full recipe)")
+    for col in ("model", "family", "inputs", "tasks", "default task", "recipe", "description"):
         table.add_column(col)
     for name in names:
         e = get_model_entry(name)
+        settings = e.recipe.describe(options=False)
+        if e.recipe.options:  # the options in full would crowd the table; NAME shows them
+            settings += f" +{len(e.recipe.options)} option{'s' * (len(e.recipe.options) > 1)}"
         table.add_row(
             name,
             e.family,
             "/".join(e.inputs),
             "/".join(e.task_kinds),
             e.default_task,
+            settings.removeprefix("- "),
             e.description,
         )
-    Console(width=160).print(table)
+    Console(width=180).print(table)
+
+
+#: factory arguments the task fills in (archsmith.build.create_model), not options
+_INJECTED = frozenset({"in_shape", "num_outputs", "vocab_size", "per_position"})
+
+
+def _option(value: Any) -> str:
+    """A model option's value as ``--opt KEY=VALUE`` takes it (JSON for null and booleans)."""
+    from archsmith.recipe import format_setting
+
+    return json.dumps(value) if value is None or isinstance(value, bool) else format_setting(value)
+
+
+def _print_model(entry: Any) -> None:
+    """``archsmith models NAME``: the entry, its options with their defaults, and its recipe
+    next to the trainer's defaults."""
+    import inspect
+    from dataclasses import fields
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from archsmith.recipe import format_setting as show
+    from archsmith.train import TrainConfig
+
+    console = Console(width=160, highlight=False)
+    console.print(f"[bold]{entry.name}[/bold] — {entry.description}")
+    console.print(
+        f"family {entry.family}; inputs {'/'.join(entry.inputs)}; tasks "
+        f"{'/'.join(entry.task_kinds)}; default task {entry.default_task}"
+    )
+    params = {
+        p.name: p
+        for p in inspect.signature(entry.factory).parameters.values()
+        if p.name not in _INJECTED and p.kind is not inspect.Parameter.VAR_KEYWORD
+    }
+    options = [
+        name if p.default is inspect.Parameter.empty else f"{name}={_option(p.default)}"
+        for name, p in params.items()
+    ]
+    console.print(f"options (--opt KEY=VALUE): {', '.join(options) or '-'}")
+    recipe = entry.recipe
+    if recipe.is_empty():
+        console.print("recipe: none ('archsmith train' uses the trainer's defaults)")
+        return
+    table = Table(title=f"recipe of {entry.name}: what 'archsmith train' uses unless a flag says")
+    for col in ("setting", "recipe", "default (trainer's, or the factory's for an option)"):
+        table.add_column(col)
+    defaults = TrainConfig()
+    chosen = recipe.settings()
+    for f in fields(TrainConfig):  # in the trainer's order
+        if f.name in chosen:
+            table.add_row(f.name, show(chosen[f.name]), show(getattr(defaults, f.name)))
+    for key, value in recipe.options.items():
+        default = params[key].default if key in params else inspect.Parameter.empty
+        shown = "-" if default is inspect.Parameter.empty else _option(default)
+        table.add_row(f"option {key}", _option(value), shown)
+    console.print(table)
+    if recipe.note:
+        console.print(f"why: {recipe.note}")
 
 
 def _print_cost(model: Any, task: Any, batch_size: int, repeats: int, title: str) -> Any:
@@ -299,11 +435,53 @@ def _print_cost(model: Any, task: Any, batch_size: int, repeats: int, title: str
     return cost
 
 
-def _cmd_train(args: argparse.Namespace) -> None:
-    from archsmith.train import RESUME_FILE, SPEC_FILE, TrainConfig, fit, seed_everything
+#: the train command's flags that are TrainConfig settings (absent from the namespace when not
+#: given)
+_TRAIN_SETTINGS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "patience",
+    "seed",
+    "weights",
+    "swa_start",
+)
 
+
+def _apply_recipe_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Put the model recipe's options under the user's ``--opt`` (which win); return the ones
+    that went in. A user option that replaces one of them gets a note: the recipe's training
+    settings were chosen with the recipe's options."""
+    from archsmith.registry import get_model_entry
+
+    recipe = get_model_entry(args.model).recipe
+    given = dict(args.opt)
+    applied = {k: v for k, v in recipe.options.items() if k not in given}
+    replaced = [f"{k}={given[k]!r}" for k in recipe.options if k in given]
+    if replaced:
+        print(
+            f"note: --opt {', '.join(replaced)} replaces the recipe's option; its training "
+            f"settings ({recipe.describe()}) were chosen with it (flags override them, "
+            "--no-recipe drops the recipe)"
+        )
+    args.opt = [*applied.items(), *args.opt]
+    return applied
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from archsmith.train import (
+        RESUME_FILE,
+        SPEC_FILE,
+        ResolvedConfig,
+        fit,
+        resolve_config,
+        seed_everything,
+    )
+
+    given = {k: getattr(args, k) for k in _TRAIN_SETTINGS if hasattr(args, k)}
     out = Path(args.out) if args.out else None
-    seed_everything(args.seed)
+    saved: ResolvedConfig | None = None
     if args.resume:
         if out is None:
             raise ArchsmithError("--resume: give the run directory with --out")
@@ -313,23 +491,33 @@ def _cmd_train(args: argparse.Namespace) -> None:
             raise ArchsmithError(
                 "--resume: the model comes from the run directory; drop --model/--spec"
             )
+        if args.no_recipe:
+            raise ArchsmithError(
+                "--resume: the settings come from the run directory; drop --no-recipe"
+            )
         args.spec = str(out / SPEC_FILE)
+        saved = ResolvedConfig.load(out)
+    recipe_options = _apply_recipe_options(args) if args.model and not args.no_recipe else {}
+    seed_everything(given.get("seed", saved.config.seed if saved else 0))
     task, model, spec = _build(args)
     if out is None:
         label = args.model or Path(args.spec).stem
         out = Path("runs") / f"{Path(task.name).name.replace(':', '_')}-{label}"
-    config = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        patience=args.patience,
-        seed=args.seed,
-        weights=args.weights,
-        swa_start=args.swa_start,
-    )
+    if saved is not None:  # the run's own settings, with what the user gives now on top
+        settings = saved.override(**given)
+    else:  # a fresh run (or one started before train.json): flags > recipe > defaults
+        settings = resolve_config(None if args.no_recipe else spec.model, **given)
+        settings = replace(settings, model_options=recipe_options)
+    config = settings.config
     if args.resume:
         print(f"resuming {out}")
+    elif not settings.recipe.is_empty():
+        print(
+            f"recipe of {settings.model}: {settings.recipe.describe()} (a flag overrides a "
+            "setting, --opt an option; --no-recipe drops the recipe)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    settings.save(out)  # before the first checkpoint: a killed run resumes with these settings
     result = fit(
         model,
         task,
@@ -344,13 +532,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
         print(f"val {name}: {result.val[name]:.4f}")
     for name in task.metric_names:
         print(f"test {name}: {result.test[name]:.4f}")
-    _print_cost(
-        model,
-        task,
-        args.batch_size,
-        repeats=10,
-        title=f"cost of {out.name} (batch {args.batch_size})",
-    )
+    batch = config.steps_batch(len(task.train))
+    _print_cost(model, task, batch, repeats=10, title=f"cost of {out.name} (batch {batch})")
 
 
 def _cmd_cost(args: argparse.Namespace) -> None:
@@ -455,6 +638,8 @@ _COMMANDS = {
     "diagnose": _cmd_diagnose,
     "compress": _cmd_compress,
     "bench": _cmd_bench,
+    "search": _cmd_search,
+    "report": _cmd_report,
 }
 
 

@@ -42,6 +42,7 @@ from importlib import metadata
 from torch import nn
 
 from archsmith.errors import ArchsmithError, did_you_mean
+from archsmith.recipe import Recipe
 
 __all__ = [
     "LAYER_KINDS",
@@ -86,6 +87,9 @@ class ModelEntry:
     family: str
     description: str
     tags: tuple[str, ...] = field(default=())
+    #: recommended training settings (and the options they were chosen with); empty: the
+    #: trainer's defaults. See :mod:`archsmith.recipe`.
+    recipe: Recipe = field(default_factory=Recipe)
 
 
 def _load_plugins() -> None:
@@ -106,6 +110,7 @@ def register_model(
     family: str = "baseline",
     description: str | None = None,
     tags: Iterable[str] = (),
+    recipe: Recipe | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Register a model factory under ``name``.
 
@@ -116,6 +121,9 @@ def register_model(
             ``survival``, ``sequence``).
         family: the archsmith family (``baseline``, ``reversible``, ...).
         description: one line; defaults to the first line of the factory's docstring.
+        recipe: the training settings the model's reported numbers were reached with, used by
+            ``archsmith train``, the benchmarks and the search unless the user overrides them
+            (:class:`~archsmith.recipe.Recipe`; ``None``: the trainer's defaults).
     """
 
     def decorate(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -131,6 +139,7 @@ def register_model(
             family=family,
             description=doc if isinstance(doc, str) else (doc[0] if doc else ""),
             tags=tuple(tags),
+            recipe=recipe or Recipe(),
         )
         return fn
 

@@ -10,16 +10,24 @@ A run directory holds:
 - ``model.safetensors`` — the best weights so far (by the validation metric);
 - ``spec.json`` — the architecture spec that rebuilds the model;
 - ``metrics.json`` — ``{"val": {...}, "test": {...}, ...}`` for the best weights, at the end;
-- ``resume.safetensors`` — the full training state after the last finished epoch.
+- ``resume.safetensors`` — the full training state after the last finished epoch;
+- ``train.json`` — written by ``archsmith train`` (:meth:`ResolvedConfig.save`): the training
+  settings and where each came from (the user, the model's recipe, the trainer's default), so
+  that ``--resume`` continues with the same settings.
+
+Training settings are merged in one place, :func:`resolve_config` (or
+:meth:`TrainConfig.for_model`): a setting given by the caller wins over the model's registered
+recipe (:mod:`archsmith.recipe`), which wins over :class:`TrainConfig`'s default.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,23 +43,40 @@ from archsmith.checkpoint import (
     save_model,
     save_training_state,
 )
-from archsmith.errors import ArchsmithError
+from archsmith.errors import ArchsmithError, did_you_mean
 from archsmith.io import atomic_write_json
 from archsmith.layers.aux_loss import training_loss
+from archsmith.recipe import Recipe
+from archsmith.registry import ModelEntry, get_model_entry
 from archsmith.tasks.evaluation import evaluate
 
 if TYPE_CHECKING:
     from archsmith.spec import Spec
     from archsmith.tasks import Task
 
-__all__ = ["EpochEnd", "FitResult", "TrainConfig", "evaluate", "fit", "seed_everything"]
+__all__ = [
+    "ConfigSource",
+    "EpochEnd",
+    "FitResult",
+    "ResolvedConfig",
+    "TrainConfig",
+    "evaluate",
+    "fit",
+    "resolve_config",
+    "seed_everything",
+]
 
-MODEL_FILE, SPEC_FILE, METRICS_FILE, RESUME_FILE = (
+MODEL_FILE, SPEC_FILE, METRICS_FILE, RESUME_FILE, TRAIN_FILE = (
     "model.safetensors",
     "spec.json",
     "metrics.json",
     "resume.safetensors",
+    "train.json",
 )
+
+#: where a training setting came from: the caller (a command-line flag), the model's recipe,
+#: or :class:`TrainConfig`'s default
+ConfigSource = Literal["given", "recipe", "default"]
 
 
 @dataclass
@@ -60,7 +85,9 @@ class TrainConfig:
 
     Attributes:
         epochs: passes over the training split.
-        batch_size: samples per step.
+        batch_size: samples per step; ``"full"``: the whole training split in every step (for
+            losses that compare samples within a batch, such as the Cox partial likelihood on a
+            small survival set, where a mini-batch is a noisy estimate).
         lr: peak learning rate (after warm-up; cosine decay to ``lr * min_lr_ratio``).
         weight_decay: AdamW decay, applied to weight matrices and kernels only (not to biases,
             norm scales or embeddings' positions, which are 1-D or scalars).
@@ -81,7 +108,7 @@ class TrainConfig:
     """
 
     epochs: int = 30
-    batch_size: int = 64
+    batch_size: int | Literal["full"] = 64
     lr: float = 3e-3
     weight_decay: float = 1e-2
     warmup_fraction: float = 0.05
@@ -96,7 +123,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         checks = {
             "epochs": self.epochs >= 1,
-            "batch_size": self.batch_size >= 1,
+            "batch_size": self.batch_size == "full"
+            or (isinstance(self.batch_size, int) and self.batch_size >= 1),
             "lr": self.lr > 0,
             "weight_decay": self.weight_decay >= 0,
             "warmup_fraction": 0 <= self.warmup_fraction < 1,
@@ -108,6 +136,142 @@ class TrainConfig:
         for name, ok in checks.items():
             if not ok:
                 raise ArchsmithError(f"{name}: invalid value {getattr(self, name)!r}")
+
+    def steps_batch(self, num_train: int) -> int:
+        """Samples per step on a training split of ``num_train`` samples."""
+        return num_train if self.batch_size == "full" else max(1, min(self.batch_size, num_train))
+
+    @classmethod
+    def for_model(cls, model: str | ModelEntry | Recipe | None, /, **overrides: Any) -> TrainConfig:
+        """The settings to train ``model`` with: ``overrides`` > its recipe > the defaults.
+
+        ``model``: a registered name, its entry, a recipe, or ``None`` (no recipe). E.g.
+        ``TrainConfig.for_model("snn", epochs=15, seed=2)``. See :func:`resolve_config` for
+        where each setting came from.
+        """
+        return resolve_config(model, **overrides).config
+
+
+_FIELDS = tuple(f.name for f in fields(TrainConfig))
+_RECIPE_FIELDS = frozenset(f.name for f in fields(Recipe))
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """A :class:`TrainConfig` with the source of each of its settings.
+
+    Attributes:
+        config: the merged settings.
+        sources: every :class:`TrainConfig` field -> ``"given"`` / ``"recipe"`` / ``"default"``.
+        recipe: the recipe that was merged in (an empty one when the model has none).
+        model: the registered model's name, when the recipe came from one.
+        model_options: the recipe's model options the model was built with (set by the caller
+            that builds it, as ``archsmith train`` does; a record only: the run's ``spec.json``
+            holds every option the model was built with).
+    """
+
+    config: TrainConfig
+    sources: Mapping[str, ConfigSource]
+    recipe: Recipe = field(default_factory=Recipe)
+    model: str | None = None
+    model_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def override(self, **overrides: Any) -> ResolvedConfig:
+        """These settings with ``overrides`` given on top (e.g. more epochs on a resume)."""
+        _check_names(overrides)
+        config = TrainConfig(**{**asdict(self.config), **overrides})
+        sources: dict[str, ConfigSource] = {**self.sources, **dict.fromkeys(overrides, "given")}
+        return replace(self, config=config, sources=sources)
+
+    def from_recipe(self) -> dict[str, Any]:
+        """The settings that came from the recipe, by name."""
+        return {k: getattr(self.config, k) for k, v in self.sources.items() if v == "recipe"}
+
+    def save(self, run: str | Path) -> Path:
+        """Write ``run/train.json``: the settings, their sources, the model, its recipe and the
+        recipe's options the model was built with."""
+        return atomic_write_json(
+            Path(run) / TRAIN_FILE,
+            {
+                "config": asdict(self.config),
+                "sources": dict(self.sources),
+                "model": self.model,
+                "recipe": self.recipe.to_dict(),
+                "recipe_options": dict(self.model_options),
+            },
+        )
+
+    @classmethod
+    def load(cls, run: str | Path) -> ResolvedConfig | None:
+        """The settings :meth:`save` wrote into ``run`` (``None`` when it holds no
+        ``train.json``: a run started before there was one, or by :func:`fit` directly)."""
+        path = Path(run) / TRAIN_FILE
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            saved = {k: v for k, v in data["config"].items() if k in _FIELDS}
+            sources = {k: data.get("sources", {}).get(k, "default") for k in _FIELDS}
+            recipe = Recipe(
+                **{k: v for k, v in data.get("recipe", {}).items() if k in _RECIPE_FIELDS}
+            )
+            model = data.get("model")
+            options = dict(data.get("recipe_options", {}))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            raise ArchsmithError(f"{str(path)!r}: not a readable {TRAIN_FILE} ({err})") from None
+        # the saved settings already hold the recipe's: it is kept as a record, not merged again
+        # (a recipe changed since the run started must not change how the run continues)
+        return cls(
+            TrainConfig(**saved),
+            sources,
+            recipe,
+            model if isinstance(model, str) else None,
+            options,
+        )
+
+
+def _check_names(settings: Mapping[str, Any]) -> None:
+    for name in settings:
+        if name not in _FIELDS:
+            raise ArchsmithError(f"unknown training setting {name!r}{did_you_mean(name, _FIELDS)}")
+
+
+def resolve_config(
+    model: str | ModelEntry | Recipe | None = None, /, **overrides: Any
+) -> ResolvedConfig:
+    """Merge the training settings of ``model``: ``overrides`` > its recipe > the defaults.
+
+    The one place this precedence lives: ``archsmith train``, the benchmarks and the search call
+    it, so a model trains with the same settings whichever of them runs it.
+
+    Args:
+        model: a registered model name, its :class:`~archsmith.registry.ModelEntry`, a
+            :class:`~archsmith.recipe.Recipe`, or ``None`` (the defaults only).
+        **overrides: :class:`TrainConfig` fields the caller sets (unknown names raise).
+
+    A bad value in the recipe raises naming the recipe; one in ``overrides`` names the field,
+    as :class:`TrainConfig` does.
+    """
+    name: str | None = None
+    if isinstance(model, str):
+        model = get_model_entry(model)
+    if isinstance(model, ModelEntry):
+        name, recipe = model.name, model.recipe
+    else:
+        recipe = model or Recipe()
+    _check_names(overrides)
+    from_recipe = recipe.settings()
+    try:
+        TrainConfig(**from_recipe)
+    except ArchsmithError as err:
+        where = f"recipe of model {name!r}" if name else "recipe"
+        raise ArchsmithError(f"{where}: {err}") from None
+    config = TrainConfig(**{**from_recipe, **overrides})
+    sources: dict[str, ConfigSource] = {
+        k: "given" if k in overrides else "recipe" if k in from_recipe else "default"
+        for k in _FIELDS
+    }
+    return ResolvedConfig(config, sources, recipe, name)
 
 
 @dataclass
@@ -205,7 +369,8 @@ def fit(
     params = _param_groups(model, config.weight_decay)
     optimizer = torch.optim.AdamW(params, lr=config.lr)
     metric, greater = task.primary_metric, task.greater_is_better
-    steps_per_epoch = math.ceil(len(task.train) / config.batch_size)
+    batch_size = config.steps_batch(len(task.train))
+    steps_per_epoch = math.ceil(len(task.train) / batch_size)
     total_steps = steps_per_epoch * config.epochs
 
     state: dict[str, Any] = {
@@ -259,8 +424,8 @@ def fit(
                 generator=torch.Generator().manual_seed(config.seed * 1_000_003 + epoch),
             )
             loss_sum, batches = 0.0, 0
-            for start in range(0, len(order), config.batch_size):
-                idx = order[start : start + config.batch_size]
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
                 for group in optimizer.param_groups:
                     group["lr"] = _lr_at(state["step"], total_steps, config)
                 loss = training_loss(model, task.train.x[idx], task.train.y[idx], task.loss)

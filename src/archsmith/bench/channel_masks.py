@@ -38,7 +38,9 @@ def tradeoff(
         seed_everything(seed)
         model = create_model("masked_cnn", task=task, mass=mass)
         assert isinstance(model, MaskedCNN)
-        fit(model, task, TrainConfig(epochs=epochs, patience=None, seed=seed), progress=False)
+        # the model's recipe: a fixed budget, no early stopping (archsmith models masked_cnn)
+        config = TrainConfig.for_model("masked_cnn", epochs=epochs, seed=seed)
+        fit(model, task, config, progress=False)
         model.eval()
         with torch.no_grad():
             pred = model(task.test.x)
@@ -64,7 +66,8 @@ def _summary(runs: list[dict[str, Any]], key: str) -> tuple[float, float]:
 
 @register_bench("channel-masks", "input-dependent channel masks (FTWT): accuracy vs FLOPs")
 def channel_masks(ctx: BenchContext) -> list[dict[str, Any]]:
-    masses, seeds, epochs = (QUICK_MASSES, (0,), 5) if ctx.quick else (MASSES, (0, 1, 2), 20)
+    full = (MASSES, (0, 1, 2), TrainConfig.for_model("masked_cnn").epochs)  # the recipe's 20
+    masses, seeds, epochs = (QUICK_MASSES, (0,), 5) if ctx.quick else full
     runs = [r for seed in seeds for r in tradeoff(masses, epochs=epochs, seed=seed)]
     rows = []
     for mass in masses:

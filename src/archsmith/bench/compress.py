@@ -62,7 +62,8 @@ def _digits_rows(ctx: BenchContext, targets: tuple[float, ...]) -> list[dict[str
     task = get_task("digits-flat")
     seed_everything(0)
     model = create_model("mlp", task=task, hidden=[256, 256])
-    fit(model, task, TrainConfig(epochs=5 if ctx.quick else 30, seed=0), progress=False)
+    config = TrainConfig.for_model("mlp", epochs=5 if ctx.quick else 30, seed=0)
+    fit(model, task, config, progress=False)
     rows: list[dict[str, Any]] = []
     for target in targets:
         subject = TaskModelSubject(copy.deepcopy(model), task, label="mlp(256,256) on digits")

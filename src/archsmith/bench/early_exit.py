@@ -51,7 +51,8 @@ def png_path(json_path: str | Path) -> Path:
 def _train(task: Task, gate: str, cost_weight: float, seed: int, epochs: int) -> nn.Module:
     seed_everything(seed)
     model = create_model(MODEL, task=task, gate=gate, cost_weight=cost_weight)
-    fit(model, task, TrainConfig(epochs=epochs, patience=None, seed=seed), progress=False)
+    # the model's recipe: a fixed budget, no early stopping (archsmith models early_exit_cnn)
+    fit(model, task, TrainConfig.for_model(MODEL, epochs=epochs, seed=seed), progress=False)
     return model.eval()
 
 
@@ -90,7 +91,7 @@ def _mean_point(points: list[dict[str, Any]]) -> dict[str, Any]:
 )
 def early_exit(ctx: BenchContext) -> list[dict[str, Any]]:
     seeds = (0,) if ctx.quick else (0, 1, 2)
-    epochs = 10 if ctx.quick else 30
+    epochs = 10 if ctx.quick else TrainConfig.for_model(MODEL).epochs  # the recipe's 30
     cost_weights = (0.1,) if ctx.quick else (0.02, 0.1, 0.5)
     console = Console(stderr=True, highlight=False)
     task = get_task(TASK)

@@ -109,7 +109,12 @@ class Recipe:
         return max(1, self.batch_tokens // seq_len)
 
     def config(self, seq_len: int) -> TrainConfig:
-        """The trainer's settings: a fixed budget (no early stop), best validation weights."""
+        """The trainer's settings: a fixed budget (no early stop), best validation weights.
+
+        The same for every model, and on purpose not built on the models' registered recipes
+        (:mod:`archsmith.recipe`): the comparison holds training fixed so that its rows differ
+        by architecture alone.
+        """
         return TrainConfig(
             epochs=self.epochs,
             batch_size=self.batch_size(seq_len),
@@ -168,7 +173,8 @@ def _run(name: str, task: Task, recipe: Recipe, dim: int) -> dict[str, Any]:
         "val_accuracy": result.val["accuracy"],
         "epochs": result.epochs_run,
         "batch_size": config.batch_size,
-        "steps": result.epochs_run * math.ceil(len(task.train) / config.batch_size),
+        "steps": result.epochs_run
+        * math.ceil(len(task.train) / config.steps_batch(len(task.train))),
         "train_s": train_s,
     }
 

@@ -67,8 +67,8 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -91,9 +91,9 @@ __all__ = [
     "COXPH_PENALIZERS",
     "FULL",
     "METHODS",
+    "NETS",
     "QUICK",
-    "RECIPES",
-    "NetRecipe",
+    "NetModel",
     "Settings",
     "concordance",
     "survival_report",
@@ -101,27 +101,23 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class NetRecipe:
-    """How one neural survival model is built and trained here."""
+class NetModel:
+    """One neural survival model of the report: a registered model and its options. It trains
+    with its model's registered recipe (:mod:`archsmith.recipe`; ``archsmith models snn_cox``),
+    the settings found above: whole-part steps (``batch_size="full"``), no weight decay for the
+    SNN (it would pull the weights below the LeCun scale that keeps activations at the SELU
+    fixed point), the average of the second half's weights (``weights="swa"``)."""
 
     model: str
     options: dict[str, Any]
-    lr: float
-    weight_decay: float
-    batch_size: int | None = None  # None: the whole training part in one step
-    weights: Literal["best", "swa"] = "swa"  # best: early stopping on a validation part
 
 
-#: the neural models (full-batch steps, see the module docstring); the SNN gets no weight decay,
-#: which would pull its weights below the LeCun scale that keeps activations at the SELU fixed
-#: point
-RECIPES: dict[str, NetRecipe] = {
-    "snn_cox": NetRecipe("snn_cox", {"width": 64, "depth": 3, "dropout": 0.1}, 1e-3, 0.0),
-    "relu_bn_cox": NetRecipe(
+#: the neural models
+NETS: dict[str, NetModel] = {
+    "snn_cox": NetModel("snn_cox", {"width": 64, "depth": 3, "dropout": 0.1}),
+    "relu_bn_cox": NetModel(
         "cox_mlp",
         {"hidden": (64, 64), "norm_layer": "batchnorm", "act_layer": "relu", "dropout": 0.1},
-        3e-3,
-        1e-2,
     ),
 }
 
@@ -140,7 +136,9 @@ class Settings:
         datasets: names for :func:`~archsmith.selfnorm.crossval.survival_arrays`.
         seeds: cross-validation seeds (each reshuffles the folds and reseeds every model).
         n_folds: folds per seed.
-        epochs, patience: trainer settings of the neural models.
+        epochs, patience: trainer settings of the neural models over their recipes
+            (``epochs=None``: the recipe's, 100; patience matters only to a recipe that selects
+            the best validation epoch).
         rsf_trees: trees of the random survival forest.
         val_fraction: share of a fold's training part held out for validation.
         methods: which of :data:`METHODS` to run.
@@ -149,12 +147,12 @@ class Settings:
     datasets: tuple[str, ...] = ("breast-cancer-survival", "gbsg2")
     seeds: tuple[int, ...] = (0, 1, 2)
     n_folds: int = 5
-    epochs: int = 100
+    epochs: int | None = None
     patience: int = 15
     rsf_trees: int = 100
     val_fraction: float = 0.15
     methods: tuple[str, ...] = METHODS
-    recipes: dict[str, NetRecipe] = field(default_factory=lambda: dict(RECIPES))
+    nets: dict[str, NetModel] = field(default_factory=lambda: dict(NETS))
 
 
 FULL = Settings()
@@ -199,8 +197,8 @@ class _Fold:
 # methods: each fits on a fold and returns (test risk scores [n_test], note or None)
 
 
-def _net_batch_size(n_train: int, batch_size: int | None) -> int:
-    if batch_size is None or batch_size >= n_train:
+def _net_batch_size(n_train: int, batch_size: int) -> int:
+    if batch_size >= n_train:
         return n_train
     # BatchNorm cannot train on a last batch of one sample; nudge the batch size instead
     while n_train % batch_size == 1:
@@ -209,24 +207,19 @@ def _net_batch_size(n_train: int, batch_size: int | None) -> int:
 
 
 def _fit_net(
-    recipe: NetRecipe, name: str, fold: _Fold, settings: Settings
+    net: NetModel, name: str, fold: _Fold, settings: Settings
 ) -> tuple[np.ndarray, str | None]:
+    seed = 1000 * fold.seed + fold.index
+    budget = {"epochs": settings.epochs} if settings.epochs is not None else {}
+    config = TrainConfig.for_model(net.model, patience=settings.patience, seed=seed, **budget)
     # weight averaging trains on the whole training part (the validation part, a subset of it,
     # is then only watched, not used to select)
-    fit_part = fold.fit if recipe.weights == "best" else fold.train
+    fit_part = fold.fit if config.weights == "best" else fold.train
     task = fold_task(fold.data, fit_part, fold.val, fold.test, name=f"{name}-cv")
-    seed = 1000 * fold.seed + fold.index
+    if config.batch_size != "full":
+        config = replace(config, batch_size=_net_batch_size(len(task.train), config.batch_size))
     seed_everything(seed)
-    model = create_model(recipe.model, task=task, **recipe.options)
-    config = TrainConfig(
-        epochs=settings.epochs,
-        batch_size=_net_batch_size(len(task.train), recipe.batch_size),
-        lr=recipe.lr,
-        weight_decay=recipe.weight_decay,
-        patience=settings.patience,
-        seed=seed,
-        weights=recipe.weights,
-    )
+    model = create_model(net.model, task=task, **net.options)
     fit(model, task, config, progress=False)  # leaves the selected / averaged weights in `model`
     model.eval()
     with torch.no_grad():
@@ -299,9 +292,9 @@ def _fit_rsf(fold: _Fold, trees: int) -> tuple[np.ndarray, str | None]:
 def _runner(
     method: str, dataset: str, settings: Settings
 ) -> Callable[[_Fold], tuple[np.ndarray, str | None]]:
-    if method in settings.recipes:
-        recipe = settings.recipes[method]
-        return lambda fold: _fit_net(recipe, dataset, fold, settings)
+    if method in settings.nets:
+        net = settings.nets[method]
+        return lambda fold: _fit_net(net, dataset, fold, settings)
     if method == "coxph_penalized":
         return lambda fold: _fit_coxph(fold, COXPH_PENALIZERS)
     if method == "rsf":

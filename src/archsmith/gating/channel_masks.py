@@ -48,6 +48,7 @@ from torch import Tensor, nn
 from archsmith.errors import ArchsmithError
 from archsmith.models.cnn import ConvNormAct
 from archsmith.options import Range
+from archsmith.recipe import Recipe
 from archsmith.registry import register_block, register_model
 
 __all__ = [
@@ -376,6 +377,12 @@ class MaskedCNN(nn.Module):
     inputs=("image",),
     task_kinds=("classification", "regression"),
     family="gating",
+    recipe=Recipe(
+        epochs=20,
+        patience=None,
+        note="archsmith bench channel-masks' budget: 20 epochs at every kept mass (no early "
+        "stopping, so each run trains as long; the best validation epoch's weights are kept).",
+    ),
 )
 def masked_cnn(
     in_shape: tuple[int, ...],

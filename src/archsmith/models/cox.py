@@ -14,6 +14,7 @@ from torch import nn
 
 from archsmith.models.mlp import MLP
 from archsmith.options import LayerName, Range
+from archsmith.recipe import Recipe
 from archsmith.registry import LayerArg, register_model
 
 __all__ = ["SurvivalHead", "cox_mlp"]
@@ -46,6 +47,15 @@ class SurvivalHead(nn.Module):
     default_task="breast-cancer-survival",
     inputs=("vector",),
     task_kinds=("survival",),
+    recipe=Recipe(
+        batch_size="full",
+        epochs=100,
+        weights="swa",
+        note="archsmith bench survival's protocol for Cox networks: whole-split steps (a "
+        "mini-batch's partial likelihood compares each event with its batch only) and the "
+        "average of the second half's weights (too few events in a validation part to pick an "
+        "epoch on); the trainer's learning rate and weight decay.",
+    ),
 )
 def cox_mlp(
     in_shape: tuple[int, ...],

@@ -11,6 +11,7 @@ from torch import nn
 
 from archsmith.models.cox import SurvivalHead
 from archsmith.options import Range
+from archsmith.recipe import Recipe
 from archsmith.registry import register_model
 from archsmith.selfnorm.snn import SNN, lecun_normal_
 
@@ -19,7 +20,22 @@ __all__ = ["snn", "snn_cox"]
 Rate = Annotated[float, Range(min=0.0, max=1.0, max_inclusive=False)]
 
 
-@register_model("snn", default_task="digits-flat", inputs=("vector", "image"), family="selfnorm")
+@register_model(
+    "snn",
+    default_task="digits-flat",
+    inputs=("vector", "image"),
+    family="selfnorm",
+    recipe=Recipe(
+        lr=1e-4,
+        weight_decay=0.0,
+        epochs=60,
+        patience=15,
+        note="archsmith bench selfnorm's SNN settings. A deep SNN has no normalization to "
+        "absorb large steps, and weight decay pulls the weights below the LeCun scale that "
+        "keeps activations at the SELU fixed point (mean 0, variance 1). 32 layers on z-scored "
+        "digits: test accuracy 0.94-0.95 over seeds 0-2, 0.34 with the trainer's defaults.",
+    ),
+)
 def snn(
     in_shape: tuple[int, ...],
     num_outputs: int,
@@ -37,6 +53,18 @@ def snn(
     inputs=("vector",),
     task_kinds=("survival",),
     family="selfnorm",
+    recipe=Recipe(
+        lr=1e-3,
+        weight_decay=0.0,
+        batch_size="full",
+        epochs=100,
+        weights="swa",
+        note="archsmith bench survival's SNN settings, tuned by cross-validation: the Cox "
+        "partial likelihood of a mini-batch compares each event with its batch only, a noisy "
+        "estimate on a few hundred patients, so every step takes the whole training split; a "
+        "validation part of such a set holds too few events to pick an epoch on, so the run "
+        "keeps the average of the second half's weights. No weight decay (see snn).",
+    ),
 )
 def snn_cox(
     in_shape: tuple[int, ...],

@@ -10,6 +10,7 @@ from torch import nn
 from archsmith.gating.early_exit.network import EarlyExitNetwork
 from archsmith.models.cnn import ConvNormAct
 from archsmith.options import Range
+from archsmith.recipe import Recipe
 from archsmith.registry import register_model
 
 __all__ = ["early_exit_cnn", "early_exit_mlp"]
@@ -63,6 +64,13 @@ def early_exit_mlp(
     inputs=("image",),
     task_kinds=("classification",),
     family="gating",
+    recipe=Recipe(
+        epochs=30,
+        patience=None,
+        note="archsmith bench early-exit's budget: 30 epochs for every gate and compute price "
+        "(no early stopping, so each run trains as long; the best validation epoch's weights "
+        "are kept).",
+    ),
 )
 def early_exit_cnn(
     in_shape: tuple[int, ...],
