@@ -224,9 +224,7 @@ def _check_type(tp: Any, value: Any, path: str, layer_names: LayerNames | None) 
                 for i, (a, v) in enumerate(zip(args, value, strict=True))
             )
         item = args[0] if args else Any
-        return tuple(
-            check_value(item, v, f"{path}[{i}]", layer_names) for i, v in enumerate(value)
-        )
+        return tuple(check_value(item, v, f"{path}[{i}]", layer_names) for i, v in enumerate(value))
     if isinstance(tp, type):
         if not isinstance(value, tp):
             raise ArchsmithError(f"{path}: expected {_type_name(tp)}, got {value!r}")

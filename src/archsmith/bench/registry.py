@@ -38,6 +38,7 @@ CASE_MODULES: tuple[str, ...] = (
     "archsmith.bench.mqar",
     "archsmith.bench.compress",
     "archsmith.bench.channel_masks",
+    "archsmith.bench.search",
 )
 
 
