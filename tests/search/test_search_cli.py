@@ -62,6 +62,16 @@ def test_search_finds_a_design_under_the_budget_and_writes_its_report(
     assert (out / "trials.csv").exists() and (out / "report" / "index.html").exists()
     best = json.loads((out / "best_spec.json").read_text())
     assert best["model"] == "mlp"
+    # the best spec retrains, with the trial's seed and settings, to the accuracy it reported
+    feasible = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    winner = next(t for t in feasible if t.user_attrs[records.SPEC] == best)
+    reported = winner.user_attrs[records.METRICS]["test"]["accuracy"]
+    seed = winner.user_attrs[records.SEED]
+    retrain = tmp_path / "retrain"
+    train = ["train", "--spec", str(out / "best_spec.json"), "--epochs", "2"]
+    assert main([*train, "--seed", str(seed), "--out", str(retrain), "--no-progress"]) == 0
+    metrics = json.loads((retrain / "metrics.json").read_text())
+    assert abs(metrics["test"]["accuracy"] - reported) < 0.03
 
 
 def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
