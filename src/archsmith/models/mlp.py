@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Annotated
@@ -9,6 +10,7 @@ from typing import Annotated
 import torch
 from torch import nn
 
+from archsmith.errors import ArchsmithError
 from archsmith.options import LayerName, Range
 from archsmith.registry import LayerArg, get_layer, register_model
 
@@ -70,8 +72,21 @@ def mlp(
     norm_layer: Annotated[LayerArg, LayerName("norm")] = "none",
     linear_layer: Annotated[LayerArg, LayerName("linear")] = "dense",
     dropout: Annotated[float, Range(min=0.0, max=1.0, max_inclusive=False)] = 0.0,
+    linear_rank: Annotated[int, Range(min=1)] | None = None,
 ) -> nn.Module:
-    """Multilayer perceptron on the flattened input."""
+    """Multilayer perceptron on the flattened input.
+
+    ``linear_rank`` sets the rank of a tensorized ``linear_layer`` (``tt``, ``tt_fast``,
+    ``btt``, ``tucker``, ``cp``: each layer's own ``rank``); ``None`` keeps the layer's default.
+    It makes the rank a spec option, so a search can choose it.
+    """
+    if linear_rank is not None:
+        if linear_layer in (None, "dense"):
+            raise ArchsmithError(
+                "options.linear_rank: the dense linear layer has no rank; "
+                "give a tensorized linear_layer (tt, tt_fast, btt, tucker, cp)"
+            )
+        linear_layer = functools.partial(get_layer("linear", linear_layer), rank=linear_rank)
     return MLP(
         math.prod(in_shape),
         num_outputs,

@@ -171,11 +171,11 @@ def fixed(space: Any, name: str, **params: Any) -> dict[str, Any]:
 def test_vector_space_maps_parameters_to_registered_models() -> None:
     assert fixed(
         vector_space, "digits-flat", model="mlp", width=32, depth=2, norm="layernorm",
-        act="gelu", linear="tt_fast",
+        act="gelu", linear="tt_fast", rank=4,
     ) == {
         "archsmith_spec": 1, "task": "digits-flat", "model": "mlp",
         "options": {"hidden": [32, 32], "norm_layer": "layernorm", "act_layer": "gelu",
-                    "linear_layer": "tt_fast"},
+                    "linear_layer": "tt_fast", "linear_rank": 4},
     }  # fmt: skip
     assert fixed(vector_space, "wine", model="snn", width=64, depth=3)["options"] == {
         "width": 64, "depth": 3,

@@ -11,6 +11,7 @@ norm           registered norms that normalize ``[B, F]``    mlp (``none`` inclu
 act            registered activations but ``none``          mlp
 linear         registered linear layers (dense, ``tt``,     mlp
                ``tt_fast``, ``btt``, ``tucker``, ``cp``)
+rank           2, 4, 8, 16                                  mlp with a tensorized ``linear``
 gate           the model's ``gate`` literals                early_exit_mlp
 cost_weight    0.01..1 (log)                                early_exit_mlp
 =============  ===========================================  ================================
@@ -18,7 +19,7 @@ cost_weight    0.01..1 (log)                                early_exit_mlp
 - ``snn`` is the self-normalizing branch: SELU, LeCun-normal init and AlphaDropout with no
   normalization layer (Klambauer et al., 2017).
 - ``mlp`` is the normalized branch: ``[linear -> norm -> act] x depth``. Its linear layer may
-  be a tensor network at the layer's default rank (about 4x fewer weights).
+  be a tensor network, whose rank is then a choice too (``linear_rank``).
 - ``early_exit_mlp`` puts an exit after every layer: JEI-DNN's learned gate or a confidence
   threshold (Regol et al., 2024).
 
@@ -38,12 +39,14 @@ from archsmith.search.spaces.base import model_spec
 from archsmith.spec import Spec
 from archsmith.tasks import Task
 
-__all__ = ["MODELS", "WIDTHS", "vector_space"]
+__all__ = ["MODELS", "RANKS", "WIDTHS", "vector_space"]
 
 MODELS = ("early_exit_mlp", "mlp", "snn")
 WIDTH_LOW, WIDTH_HIGH, WIDTH_STEP = 16, 128, 16
 WIDTHS = tuple(range(WIDTH_LOW, WIDTH_HIGH + 1, WIDTH_STEP))
 DEPTH_LOW, DEPTH_HIGH = 1, 4
+#: ranks of a tensorized linear layer: from a few percent of the dense weights up to near-dense
+RANKS = (2, 4, 8, 16)
 
 
 def linear_pairs(in_features: int) -> list[tuple[int, int]]:
@@ -68,6 +71,8 @@ def vector_space(trial: optuna.Trial, task: Task) -> Spec:
                 "linear", choices.linears(linear_pairs(features))
             ),
         }
+        if options["linear_layer"] != "dense":
+            options["linear_rank"] = trial.suggest_categorical("rank", list(RANKS))
     elif model == "early_exit_mlp":
         options = {
             "width": width,
