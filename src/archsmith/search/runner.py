@@ -72,33 +72,33 @@ def _run_workers(config: SearchConfig, show: Callable[[], None] | None) -> None:
         run_on_ray(config, show)
         return
     threads = max(1, (os.cpu_count() or 1) // config.workers)
-    if config.workers == 1:
-        torch.set_num_threads(threads)
-        evaluate, _ = make_evaluator(config)
-        run_worker(open_search(config), config, evaluate, on_told=show)
-        return
-    ctx = mp.get_context("spawn")  # no forked torch thread pools, same start on every platform
+    # this process is worker 0 (it has imported everything already, and a spawned interpreter
+    # costs seconds of start-up); workers 1..N-1 are spawned: no forked torch thread pools
+    ctx = mp.get_context("spawn")
     errors = ctx.Queue()
     procs = [
         ctx.Process(
             target=_guarded_worker, args=(config.to_dict(), w, threads, errors), daemon=False
         )
-        for w in range(config.workers)
+        for w in range(1, config.workers)
     ]
     for p in procs:
         p.start()
+    message = None
     try:
-        while any(p.is_alive() for p in procs):
-            for p in procs:
+        torch.set_num_threads(threads)
+        evaluate, _ = make_evaluator(config)
+        run_worker(open_search(config), config, evaluate, on_told=show)
+        for p in procs:  # the last trials may still run there
+            while p.is_alive():
                 p.join(timeout=1.0)
-            if show is not None:
-                show()
-            if not errors.empty():
-                break
+                if show is not None:
+                    show()
     finally:
-        message = None if errors.empty() else errors.get()
+        if not errors.empty():
+            message = errors.get()
         for p in procs:
-            if message is not None and p.is_alive():
+            if p.is_alive():
                 p.terminate()
             p.join()
     if message is not None:
