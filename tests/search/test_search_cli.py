@@ -72,6 +72,14 @@ def test_search_finds_a_design_under_the_budget_and_writes_its_report(
     assert main([*train, "--seed", str(seed), "--out", str(retrain), "--no-progress"]) == 0
     metrics = json.loads((retrain / "metrics.json").read_text())
     assert abs(metrics["test"]["accuracy"] - reported) < 0.03
+    # the report rebuilds from the storage alone
+    (out / "report" / "index.html").unlink()
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    assert (out / "report" / "index.html").exists()
+    assert str(out / "report" / "index.html") in capsys.readouterr().out
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert "holds no search" in capsys.readouterr().err
 
 
 def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
