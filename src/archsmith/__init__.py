@@ -1,7 +1,7 @@
 """archsmith: build, measure, compress and search efficient neural networks in PyTorch.
 
 The package is a stack of floors, each importing only those below it (``ARCHITECTURE.md``):
-``errors``, ``io`` -> ``options`` -> ``registry`` -> ``tasks`` -> ``spec`` -> ``build``, ``cost``,
+``errors`` -> ``io``, ``argtypes`` -> ``options`` -> ``registry`` -> ``tasks`` -> ``spec`` -> ``build``, ``cost``,
 ``checkpoint``, ``measure`` -> ``layers`` -> ``models`` -> ``blocks`` -> the families
 (``selfnorm``, ``reversible``, ``tensornet``, ``gating``) -> ``train`` -> ``bench`` -> ``cli``.
 """

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
+from archsmith.argtypes import key_value
 from archsmith.errors import ArchsmithError
 
 __all__ = ["main"]
@@ -33,17 +34,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise ArchsmithError(f"{self.prog.split()[-1]}: {message}")
-
-
-def _key_value(text: str) -> tuple[str, Any]:
-    """Parse ``KEY=VALUE``; VALUE is JSON when it parses (``3``, ``[64, 64]``, ``true``), else a string."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(raw)
-    except json.JSONDecodeError:
-        return key, raw
 
 
 def _positive_int_or(word: str, meaning: Any) -> Any:
@@ -75,7 +65,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
         "--opt",
         action="append",
         default=[],
-        type=_key_value,
+        type=key_value,
         metavar="KEY=VALUE",
         help="model option, e.g. --opt hidden=[128,128] (repeatable)",
     )
@@ -83,7 +73,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
         "--task-opt",
         action="append",
         default=[],
-        type=_key_value,
+        type=key_value,
         metavar="KEY=VALUE",
         help="task option, e.g. --task-opt seq_len=128 (repeatable)",
     )
@@ -232,8 +222,8 @@ def _add_compress_parser(sub: Any) -> None:
     )
     source.add_argument("--pretrained", choices=("minilm",), help="all-MiniLM-L6-v2 (offline)")
     p.add_argument("--task", help="task for --model (default: the model's default task)")
-    p.add_argument("--opt", action="append", default=[], type=_key_value, metavar="KEY=VALUE")
-    p.add_argument("--task-opt", action="append", default=[], type=_key_value, metavar="KEY=VALUE")
+    p.add_argument("--opt", action="append", default=[], type=key_value, metavar="KEY=VALUE")
+    p.add_argument("--task-opt", action="append", default=[], type=key_value, metavar="KEY=VALUE")
     p.add_argument(
         "--method",
         required=True,

@@ -13,7 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
+from archsmith.errors import ArchsmithError
+
+__all__ = [
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "read_json",
+]
 
 
 def _read_umask() -> int:
@@ -67,3 +75,14 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike[str], *, missing: str) -> Any:
+    """The JSON value in ``path``; every failure is one :class:`ArchsmithError` line: ``missing``
+    when there is no such file, ``cannot read PATH: why`` when it is unreadable or not JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ArchsmithError(missing) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ArchsmithError(f"cannot read {str(path)!r}: {err}") from None

@@ -7,9 +7,10 @@ Optuna, so that ``archsmith --help`` and a mistyped flag answer at once.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from typing import Any
+
+from archsmith.argtypes import key_value
 
 __all__ = ["BUDGET_FLAGS", "add_report_parser", "add_search_parser"]
 
@@ -37,16 +38,6 @@ def _number(text: str) -> float:
     return value
 
 
-def _key_value(text: str) -> tuple[str, Any]:
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(raw)
-    except json.JSONDecodeError:
-        return key, raw
-
-
 def add_search_parser(sub: Any) -> None:
     p = sub.add_parser(
         "search",
@@ -59,7 +50,7 @@ def add_search_parser(sub: Any) -> None:
     what = p.add_mutually_exclusive_group()
     what.add_argument("--task", help="task to search for (see 'archsmith tasks')")
     what.add_argument("--benchmark", help="tabular benchmark, e.g. nb201-cifar10")
-    p.add_argument("--task-opt", action="append", default=[], type=_key_value, metavar="KEY=VALUE")
+    p.add_argument("--task-opt", action="append", default=[], type=key_value, metavar="KEY=VALUE")
     p.add_argument("--space", metavar="FILE.py:FUNC", help="your own space (default: the task's)")
     p.add_argument("--strategy", default="tpe", help="random, re, tpe, nsga2 or rl (default: tpe)")
     p.add_argument("--trials", type=int, default=20, help="trials to evaluate (default 20)")

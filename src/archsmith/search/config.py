@@ -7,14 +7,13 @@ and in ``RUN_DIR/search.json``, so ``--resume``, extra workers, Ray tasks on oth
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from archsmith.errors import ArchsmithError, did_you_mean
-from archsmith.io import atomic_write_json
+from archsmith.io import atomic_write_json, read_json
 from archsmith.search.budgets import Budgets
 from archsmith.search.records import COST_KEYS
 
@@ -150,14 +149,7 @@ class SearchConfig:
 def load_config(run_dir: Path) -> SearchConfig:
     """The configuration a run directory was started with; a missing one is one line."""
     path = run_dir / CONFIG_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ArchsmithError(
-            f"{str(run_dir)!r} holds no search ({CONFIG_FILE} is missing)"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ArchsmithError(f"cannot read {str(path)!r}: {err}") from None
+    data = read_json(path, missing=f"{str(run_dir)!r} holds no search ({CONFIG_FILE} is missing)")
     if not isinstance(data, dict):
         raise ArchsmithError(f"{str(path)!r}: expected a JSON object")
     return SearchConfig.from_dict(data)

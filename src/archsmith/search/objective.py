@@ -22,13 +22,12 @@ from archsmith.errors import ArchsmithError
 from archsmith.search import records
 from archsmith.search.budgets import Budgets, candidate_cost
 from archsmith.search.config import SearchConfig
+from archsmith.search.spaces.base import Space
 from archsmith.spec import Spec
 from archsmith.tasks import Task
 from archsmith.train import EpochEnd, TrainConfig, fit, seed_everything
 
 __all__ = ["Outcome", "TaskObjective", "train_config_for"]
-
-Space = Callable[[optuna.Trial, Task], Spec]
 
 
 @dataclass

@@ -31,7 +31,7 @@ from archsmith.search.heartbeat import requeue_stale
 from archsmith.search.report import build_report
 from archsmith.search.storage import load_study, open_storage, storage_url
 from archsmith.search.study import directions, make_evaluator, open_search, worker_main
-from archsmith.search.worker import run_worker
+from archsmith.search.worker import Evaluator, run_worker
 
 __all__ = ["SearchResult", "resume_search", "run_search"]
 
@@ -47,15 +47,13 @@ class SearchResult:
     report: Path | None
 
 
-def _create(config: SearchConfig, run_dir: Path) -> optuna.Study:
-    evaluator, greater = make_evaluator(config)  # fails early on a bad task, space or benchmark
-    del evaluator
+def _create(config: SearchConfig, run_dir: Path, greater_is_better: bool) -> optuna.Study:
     storage = open_storage(config.storage)
     try:
         study = optuna.create_study(
             study_name=config.study_name,
             storage=storage,
-            directions=directions(config, greater),
+            directions=directions(config, greater_is_better),
             load_if_exists=False,
         )
     except optuna.exceptions.DuplicatedStudyError:
@@ -67,7 +65,10 @@ def _create(config: SearchConfig, run_dir: Path) -> optuna.Study:
     return study
 
 
-def _run_workers(config: SearchConfig, show: Callable[[], None] | None) -> None:
+def _run_workers(
+    config: SearchConfig, evaluate: Evaluator, show: Callable[[], None] | None
+) -> None:
+    """Run the workers; this process is worker 0, with the evaluator it already built."""
     if config.backend == "ray":
         run_on_ray(config, show)
         return
@@ -87,7 +88,6 @@ def _run_workers(config: SearchConfig, show: Callable[[], None] | None) -> None:
     message = None
     try:
         torch.set_num_threads(threads)
-        evaluate, _ = make_evaluator(config)
         run_worker(open_search(config), config, evaluate, on_told=show)
         for p in procs:  # the last trials may still run there
             while p.is_alive():
@@ -127,8 +127,11 @@ def run_search(
     """Start the search ``config`` in the new run directory ``run_dir`` and run it to the end."""
     run_dir.mkdir(parents=True, exist_ok=True)
     config = replace(config, storage=config.storage or storage_url(None, run_dir))
-    study = _create(config, run_dir)
-    return _finish(config, study, run_dir, show, report)
+    # built once, before the study exists: a bad task, space or benchmark fails here, and this
+    # process's worker uses it
+    evaluate, greater = make_evaluator(config)
+    study = _create(config, run_dir, greater)
+    return _finish(config, evaluate, study, run_dir, show, report)
 
 
 def resume_search(
@@ -151,22 +154,24 @@ def resume_search(
     if workers is not None:
         changes["workers"] = workers
     config = replace(config, **changes)
+    evaluate, _ = make_evaluator(config)
     study = load_study(config.storage, config.study_name)
     requeue_stale(study, grace=-1.0)
     study.set_user_attr(records.STUDY_CONFIG, config.to_dict())
     config.save(run_dir)
-    return _finish(config, study, run_dir, show, report)
+    return _finish(config, evaluate, study, run_dir, show, report)
 
 
 def _finish(
     config: SearchConfig,
+    evaluate: Evaluator,
     study: optuna.Study,
     run_dir: Path,
     show: Callable[[optuna.Study], None] | None,
     report: bool,
 ) -> SearchResult:
     refresh = (lambda: show(study)) if show is not None else None
-    _run_workers(config, refresh)
+    _run_workers(config, evaluate, refresh)
     if refresh is not None:
         refresh()
     path = None

@@ -29,7 +29,7 @@ from archsmith.search.config import SearchConfig
 from archsmith.search.heartbeat import RETRY_OF, Heartbeat, requeue_stale, retried_numbers
 from archsmith.search.objective import Outcome
 
-__all__ = ["Progress", "is_retry", "progress_of", "run_worker"]
+__all__ = ["Evaluator", "Progress", "is_retry", "progress_of", "run_worker"]
 
 Evaluator = Callable[[optuna.Trial], Outcome]
 

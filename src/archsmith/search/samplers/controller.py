@@ -45,7 +45,6 @@ from typing import Any
 import numpy as np
 import torch
 from optuna.distributions import BaseDistribution, distribution_to_json
-from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
@@ -53,6 +52,7 @@ from optuna.trial import FrozenTrial, TrialState
 from archsmith.search import records
 from archsmith.search.samplers.choices import choices_of, index_of
 from archsmith.search.samplers.draws import fresh_seed, trial_rng
+from archsmith.search.samplers.independent import IndependentSampler
 from archsmith.search.samplers.outcomes import costs, is_feasible, is_stale
 from archsmith.search.samplers.pareto import dominates
 from archsmith.search.samplers.policy import Policy, State, reinforce_loss
@@ -101,7 +101,7 @@ def _key(name: str, distribution: BaseDistribution) -> str:
     return f"{name}={distribution_to_json(distribution)}"
 
 
-class ControllerSampler(BaseSampler):
+class ControllerSampler(IndependentSampler):
     """The RL controller (see the module docstring).
 
     Args:
@@ -251,16 +251,6 @@ class ControllerSampler(BaseSampler):
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         self.sync(study)
-
-    def infer_relative_search_space(
-        self, study: Study, trial: FrozenTrial
-    ) -> dict[str, BaseDistribution]:
-        return {}  # decisions are taken one by one, where the space asks for them
-
-    def sample_relative(
-        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
-    ) -> dict[str, Any]:
-        return {}
 
     def sample_independent(
         self,

@@ -31,11 +31,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from optuna.distributions import BaseDistribution
-from optuna.samplers import BaseSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from archsmith.search.samplers.draws import contains, draw, draw_other, fresh_seed, trial_rng
+from archsmith.search.samplers.independent import IndependentSampler
 from archsmith.search.samplers.outcomes import costs, is_feasible
 from archsmith.search.samplers.pareto import crowding_distances, nondominated_ranks
 
@@ -90,7 +90,7 @@ def pick_mutation(parent: FrozenTrial, rng: Any) -> str | None:
     return names[int(rng.integers(len(names)))]
 
 
-class RegularizedEvolutionSampler(BaseSampler):
+class RegularizedEvolutionSampler(IndependentSampler):
     """Regularized evolution over any define-by-run space (see the module docstring).
 
     Args:
@@ -150,16 +150,6 @@ class RegularizedEvolutionSampler(BaseSampler):
         return parent, attrs.get(MUTATED)
 
     # -- sampling -------------------------------------------------------------------------------
-
-    def infer_relative_search_space(
-        self, study: Study, trial: FrozenTrial
-    ) -> dict[str, BaseDistribution]:
-        return {}  # every decision is taken where the space asks for it (define-by-run)
-
-    def sample_relative(
-        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
-    ) -> dict[str, Any]:
-        return {}
 
     def sample_independent(
         self,

@@ -16,7 +16,6 @@ shapes must match exactly).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from torch import nn
 
 from archsmith.checkpoint import load_model, save_model
 from archsmith.errors import ArchsmithError
-from archsmith.io import atomic_write_json
+from archsmith.io import atomic_write_json, read_json
 from archsmith.tensornet.compress.archsmith_model import rebuild_task_model
 from archsmith.tensornet.compress.formats import LayerFormat, Variant, variant_from_json
 from archsmith.tensornet.compress.minilm import rebuild_sentence_encoder
@@ -77,14 +76,9 @@ def save_compressed(
 
 def _read_manifest(directory: Path) -> dict[str, Any]:
     path = directory / MANIFEST_FILE
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ArchsmithError(
-            f"{str(directory)!r} is not a compressed model (no {MANIFEST_FILE})"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ArchsmithError(f"cannot read {str(path)!r}: {err}") from None
+    manifest = read_json(
+        path, missing=f"{str(directory)!r} is not a compressed model (no {MANIFEST_FILE})"
+    )
     if not isinstance(manifest, dict) or manifest.get("archsmith_compress") != MANIFEST_VERSION:
         raise ArchsmithError(
             f"{str(path)!r}: not an archsmith compression manifest (version {MANIFEST_VERSION})"
